@@ -1,0 +1,172 @@
+"""The component manifest (components.yml) as Jinja globals for copier.yml and the template.
+
+copier.yml loads this file through `copier_template_extensions`; the tests import it directly, so the
+template, its exclusions, the docs and the tests all read one manifest through one module.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jinja2 import Environment, pass_context
+from jinja2.ext import Extension
+from jinja2.runtime import Context
+
+ROOT = Path(__file__).resolve().parent.parent
+MANIFEST = ROOT / "components.yml"
+ANSWERS_FILE = ".copier-answers.yml"
+OWNERS = ("template", "user", "shared")
+DEFAULTS: dict[str, Any] = {
+    "maturity_level": 0,
+    "tracker": "mlflow",
+    "ci": "github",
+    "platform": "self-hosted",
+    "package_name": "ml_project",
+}
+
+
+@dataclass(frozen=True)
+class Component:
+    """One entry of components.yml."""
+
+    name: str
+    level: int
+    title: str
+    purpose: str
+    when: Mapping[str, list[str]] = field(default_factory=dict)
+    files: Mapping[str, list[str]] = field(default_factory=dict)
+    planned: bool = False
+
+    def applies_to(self, answers: Mapping[str, Any]) -> bool:
+        """Whether the stack answers select this component (its level aside)."""
+        return all(answers.get(question) in choices for question, choices in self.when.items())
+
+    def enabled(self, answers: Mapping[str, Any]) -> bool:
+        """Whether a project with these answers contains this component."""
+        level = int(answers.get("maturity_level", DEFAULTS["maturity_level"]))
+        return not self.planned and self.level <= level and self.applies_to(answers)
+
+    def paths(self, package: str) -> Iterator[tuple[str, str]]:
+        """(path, owner) of each file, with the package name filled in."""
+        for owner in OWNERS:
+            for path in self.files.get(owner, []):
+                yield path.format(package=package), owner
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """components.yml, parsed."""
+
+    levels: list[dict[str, Any]]
+    stack: dict[str, dict[str, Any]]
+    components: list[Component]
+
+    @property
+    def highest_level(self) -> int:
+        """The highest level whose components are all built."""
+        planned = [c.level for c in self.components if c.planned]
+        return min(planned) - 1 if planned else max(level["level"] for level in self.levels)
+
+    def level_name(self, level: int) -> str:
+        return str(self.levels[level]["name"])
+
+    def files(self, answers: Mapping[str, Any], *, enabled: bool = True) -> dict[str, str]:
+        """{path: owner} of the components that are (or, with enabled=False, are not) in a project."""
+        package = str(answers.get("package_name", DEFAULTS["package_name"]))
+        return {
+            path: owner
+            for component in self.components
+            if component.enabled(answers) is enabled
+            for path, owner in component.paths(package)
+        }
+
+    def excluded_paths(self, answers: Mapping[str, Any]) -> list[str]:
+        """Anchored gitignore-style patterns of every file a project with these answers leaves out."""
+        kept = self.files(answers)
+        return sorted(f"/{path}" for path in self.files(answers, enabled=False) if path not in kept)
+
+    def for_project(self, answers: Mapping[str, Any]) -> dict[str, Any]:
+        """The manifest as a generated project carries it: every component, and whether it is present."""
+        package = str(answers.get("package_name", DEFAULTS["package_name"]))
+        return {
+            "levels": self.levels,
+            "highest_level": self.highest_level,
+            "components": [
+                {
+                    "name": c.name,
+                    "level": c.level,
+                    "title": c.title,
+                    "purpose": c.purpose,
+                    "present": c.enabled(answers),
+                    "applies": c.applies_to(answers),
+                    "planned": c.planned,
+                    "files": [path for path, _ in c.paths(package)],
+                }
+                for c in self.components
+            ],
+        }
+
+
+@functools.cache
+def load_manifest(path: Path = MANIFEST) -> Manifest:
+    """Parse components.yml, refusing entries a typo would silently break."""
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    components = []
+    for name, entry in raw["components"].items():
+        unknown = set(entry.get("files", {})) - set(OWNERS)
+        if unknown:
+            raise ValueError(f"components.yml: {name}: files has owners {sorted(unknown)}; use {OWNERS}")
+        for question, choices in entry.get("when", {}).items():
+            known = raw["stack"][question]["choices"]
+            if not set(choices) <= set(known):
+                raise ValueError(f"components.yml: {name}: when.{question} allows only {sorted(known)}")
+        components.append(Component(name=name, **entry))
+    return Manifest(levels=raw["levels"], stack=raw["stack"], components=components)
+
+
+def recorded_answers(dst_path: str | Path) -> dict[str, Any]:
+    """The answers recorded in an existing project, or {} for a new one."""
+    answers_file = Path(dst_path) / ANSWERS_FILE
+    if not answers_file.is_file():
+        return {}
+    return yaml.safe_load(answers_file.read_text(encoding="utf-8")) or {}
+
+
+def _answers(context: Context) -> dict[str, Any]:
+    return {key: context.get(key, default) for key, default in DEFAULTS.items()}
+
+
+class LadderExtension(Extension):
+    """Jinja globals: `ladder_*` functions over the manifest and the answers being rendered."""
+
+    def __init__(self, environment: Environment) -> None:
+        super().__init__(environment)
+        manifest = load_manifest()
+
+        @pass_context
+        def ladder_exclude(context: Context) -> str:
+            return "\n".join(manifest.excluded_paths(_answers(context)))
+
+        @pass_context
+        def ladder_manifest_json(context: Context) -> str:
+            return json.dumps(manifest.for_project(_answers(context)), indent=2)
+
+        @pass_context
+        def ladder_recorded(context: Context, key: str, default: Any = None) -> Any:
+            conf = context.get("_copier_conf") or {}
+            return recorded_answers(conf.get("dst_path", ".")).get(key, default)
+
+        environment.globals.update(
+            ladder_exclude=ladder_exclude,
+            ladder_manifest_json=ladder_manifest_json,
+            ladder_recorded=ladder_recorded,
+            ladder_highest_level=manifest.highest_level,
+            ladder_levels={level["level"]: level["name"] for level in manifest.levels},
+            ladder_level_summaries={level["level"]: level["summary"] for level in manifest.levels},
+        )
