@@ -18,7 +18,7 @@ import pandas as pd
 
 from .config import REPORTS_DIR, load_config
 from .data import ID, TARGET
-from .evaluate import score
+from .model import score
 
 REPORT_FILE = REPORTS_DIR / "monitoring.json"
 

@@ -13,8 +13,7 @@ import pandas as pd
 from . import lifecycle
 from .config import load_config
 from .data import ID, TARGET, split
-from .evaluate import evaluate
-from .model import build_model
+from .model import build_model, evaluate
 
 
 def train(data: pd.DataFrame, config: dict[str, Any]) -> lifecycle.TrainingResult:
