@@ -9,7 +9,7 @@ from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = PROJECT_ROOT / "config"
-# Everything a run writes goes below ARTIFACTS_DIR (the project root unless set; the tests point it elsewhere).
+# Everything a run writes goes below ARTIFACTS_DIR: the project root unless set (the tests set it).
 ARTIFACTS_DIR = Path(os.environ.get("ARTIFACTS_DIR", PROJECT_ROOT)).resolve()
 MODELS_DIR = ARTIFACTS_DIR / "models"
 DATA_DIR = ARTIFACTS_DIR / "data"

@@ -31,7 +31,7 @@ def predict(batch: pd.DataFrame, model_path: Path = MODEL_FILE) -> pd.DataFrame:
 
 
 def simulate_traffic(out_dir: Path) -> tuple[Path, Path]:
-    """Write the held-out rows as an incoming batch (batch.csv) and their labels as arriving later (labels.csv).
+    """Write the held-out rows as an incoming batch (batch.csv) and their later labels (labels.csv).
 
     The rows are the ones training held out, so the model has never seen them.
     """
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("input", type=Path, nargs="?", help="CSV of rows to score, with an id column")
     parser.add_argument("output", type=Path, nargs="?", help="where to write the predictions CSV")
-    parser.add_argument("--simulate", type=Path, metavar="DIR", help="write a demo batch and its labels to DIR")
+    parser.add_argument("--simulate", type=Path, metavar="DIR", help="write a demo batch and labels to DIR")
     args = parser.parse_args(argv)
     if args.simulate:
         batch, labels = simulate_traffic(args.simulate)
