@@ -168,9 +168,11 @@ def test_cli_data_overrides_the_preset(template_repo: Path, tmp_path: Path) -> N
 
 
 @pytest.fixture
-def org_remotes(template_repo: Path, tmp_path: Path) -> Iterator[None]:
+def org_remotes(template_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The org's template URLs served from this template's committed copy (git `insteadOf`, offline).
-    Copier runs git through plumbum, whose environment is a copy taken at import: set it there."""
+    Copier runs git through plumbum, whose environment is a copy taken at import: set it there. Copier
+    mirrors remote templates in a cache keyed by URL: a per-test cache keeps these URLs out of the user's."""
+    monkeypatch.setenv("COPIER_CACHE_DIR", str(tmp_path / "copier-cache"))
     remotes = tmp_path / "remotes"
     remotes.mkdir()
     (remotes / "mlops-ladder.git").symlink_to(template_repo)
