@@ -6,11 +6,14 @@ platform; the list grows by itself as components.yml marks more levels built.
 
 from __future__ import annotations
 
+import jinja2
 import pytest
+import yaml
 from conftest import (
     DEFAULTS,
     LEVELS,
     MANIFEST,
+    ROOT,
     STACK_CHOICES,
     Generate,
     all_answers,
@@ -18,12 +21,15 @@ from conftest import (
     commit_all,
     git,
 )
+from copier.errors import UserMessageError
+from ladder import LadderExtension
 from updating import (
     assert_maturity_report,
     assert_stepped_up,
     copier_cli,
     edit_like_a_team,
     maturity_report,
+    snapshot,
     step_up,
 )
 
@@ -93,3 +99,85 @@ def test_step_up_with_the_documented_command(generate: Generate, git_project) ->
     assert f"level 0 ({MANIFEST.level_name(0)}) -> 1 ({MANIFEST.level_name(1)})" in result.stderr
     assert_stepped_up(project, work, 1)
     assert_maturity_report(maturity_report(project), 1)
+
+
+# Refused updates: nothing may change in the project.
+
+STEP_DOWNS = [(recorded, lower) for recorded in LEVELS for lower in range(recorded)]
+UNBUILT = [(0, HIGHEST + 1)] if len(MANIFEST.levels) > HIGHEST + 1 else []
+REFUSED = STEP_DOWNS + UNBUILT
+
+
+def _refusal_text(recorded: int, requested: int) -> list[str]:
+    """What the refusal must tell the team: the recorded level and how to proceed."""
+    if requested > HIGHEST:
+        return [f"maturity_level {requested}", "not available in this template version", f"0 to {HIGHEST}"]
+    return [
+        f"lower than the recorded level {recorded} ({MANIFEST.level_name(recorded)})",
+        f"-d maturity_level={recorded}",
+    ]
+
+
+@pytest.mark.parametrize("how", ["api", "cli"])
+@pytest.mark.parametrize(("recorded", "requested"), REFUSED, ids=map(_pair_id, REFUSED))
+def test_refused_level_leaves_the_project_untouched(
+    generate: Generate, git_project, recorded: int, requested: int, how: str
+) -> None:
+    project = git_project(generate({**DEFAULT_STACK, "maturity_level": recorded}))
+    edit_like_a_team(project)
+    commit_all(project, "team edits")
+    head, before = git(project, "rev-parse", "HEAD"), snapshot(project)
+
+    if how == "api":  # quiet, as tools call it: the maturity_level validator refuses
+        with pytest.raises(ValueError) as refused:
+            step_up(project, requested)
+        message = str(refused.value)
+    else:  # the documented command, with --defaults: copier prints the refusal without a traceback
+        result = copier_cli(project, "update", "--trust", "--defaults", "-d", f"maturity_level={requested}")
+        assert result.returncode != 0
+        assert "Traceback" not in result.stderr, result.stderr
+        message = result.stderr
+
+    for text in _refusal_text(recorded, requested):
+        assert text in message, message
+    assert git(project, "status", "--porcelain") == ""
+    assert git(project, "rev-parse", "HEAD") == head
+    assert snapshot(project) == before
+
+
+@pytest.mark.parametrize("change", ["modified", "untracked"])
+def test_dirty_project_gets_copiers_refusal(generate: Generate, git_project, change: str) -> None:
+    project = git_project(generate({**DEFAULT_STACK, "maturity_level": 0}))
+    edit_like_a_team(project)  # not committed: a modified tracked file
+    if change == "untracked":
+        commit_all(project, "team edits")
+        (project / "notes.txt").write_text("scratch\n", encoding="utf-8")
+    status, before = git(project, "status", "--porcelain"), snapshot(project)
+
+    with pytest.raises(UserMessageError, match="dirty"):
+        step_up(project, HIGHEST)
+    result = copier_cli(project, "update", "--trust", "--defaults", "-d", f"maturity_level={HIGHEST}")
+
+    assert result.returncode != 0
+    assert "dirty" in result.stderr and "commit or stash" in result.stderr, result.stderr
+    assert git(project, "status", "--porcelain") == status
+    assert snapshot(project) == before
+
+
+# What copier reads with old answers during an update.
+
+
+def test_exclude_renders_with_no_answers_at_all() -> None:
+    """Copier renders the new `_exclude` with the old answers: a question added later must not break it."""
+    config = yaml.safe_load((ROOT / "copier.yml").read_text(encoding="utf-8"))
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, extensions=[LadderExtension])
+    for entry in config["_exclude"]:
+        template = env.from_string(entry)
+        assert template.render() == template.render(**DEFAULTS), entry
+
+
+def test_missing_answers_default_as_copier_would() -> None:
+    """ladder_exclude() fills an answer an old answers file lacks from DEFAULTS: they must be copier.yml's."""
+    config = yaml.safe_load((ROOT / "copier.yml").read_text(encoding="utf-8"))
+    for question in [*STACK_CHOICES, "maturity_level"]:
+        assert DEFAULTS[question] == config[question]["default"], question
