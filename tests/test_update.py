@@ -6,6 +6,9 @@ platform; the list grows by itself as components.yml marks more levels built.
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import copier
 import jinja2
 import pytest
 import yaml
@@ -15,20 +18,27 @@ from conftest import (
     MANIFEST,
     ROOT,
     STACK_CHOICES,
+    TEMPLATE_VERSION,
     Generate,
     all_answers,
     answers_id,
     commit_all,
+    full_answers,
     git,
 )
 from copier.errors import UserMessageError
-from ladder import LadderExtension
+from ladder import LadderExtension, load_manifest
 from updating import (
+    NEW_QUESTION,
+    RENAMES,
+    V2,
     assert_maturity_report,
     assert_stepped_up,
     copier_cli,
     edit_like_a_team,
     maturity_report,
+    recorded,
+    release_v2,
     snapshot,
     step_up,
 )
@@ -181,3 +191,51 @@ def test_missing_answers_default_as_copier_would() -> None:
     config = yaml.safe_load((ROOT / "copier.yml").read_text(encoding="utf-8"))
     for question in [*STACK_CHOICES, "maturity_level"]:
         assert DEFAULTS[question] == config[question]["default"], question
+
+
+# A template version upgrade, alone or together with a step-up.
+
+TEAM_TEST = """
+
+def test_team_rule():
+    assert sorted([3, 1, 2]) == [1, 2, 3]
+"""
+
+
+@pytest.mark.parametrize("level", sorted({0, HIGHEST}))
+def test_template_upgrade_keeps_the_team_work(
+    template_repo: Path, tmp_path: Path, git_project, level: int
+) -> None:
+    owners = MANIFEST.files(full_answers(DEFAULT_STACK))
+    assert [owners[old] for old in RENAMES] == ["template", "user"], "the renamed files changed owners"
+    source = tmp_path / "mlops-ladder"
+    git(tmp_path, "clone", "-q", str(template_repo), str(source))
+    project = tmp_path / "project"
+    copier.run_copy(
+        str(source),
+        project,
+        data={**DEFAULT_STACK, "maturity_level": 0},
+        defaults=True,
+        unsafe=True,
+        quiet=True,
+        vcs_ref=TEMPLATE_VERSION,
+    )
+    git_project(project)
+    team_test = project / "tests" / "test_train.py"
+    team_test.write_text(team_test.read_text(encoding="utf-8") + TEAM_TEST, encoding="utf-8")
+    work = edit_like_a_team(project)
+    commit_all(project, "team edits")
+    assert NEW_QUESTION[0] not in recorded(project)
+    release_v2(source)
+
+    step_up(project, level, vcs_ref=None)  # None: the newest tag, as `copier update` picks
+
+    answers = recorded(project)
+    assert answers["_commit"] == V2
+    assert answers[NEW_QUESTION[0]] == NEW_QUESTION[1]
+    assert_stepped_up(
+        project, work, level, manifest=load_manifest(source / "components.yml"), renamed=RENAMES
+    )
+    for old, new in RENAMES.items():
+        assert (project / new).is_file() and not (project / old).exists(), f"{old} -> {new}"
+    assert_maturity_report(maturity_report(project, RENAMES[".mlops-ladder/maturity.py"]), level)

@@ -193,3 +193,46 @@ def run(project: Path, *command: str) -> subprocess.CompletedProcess[str]:
 def snapshot(project: Path) -> dict[str, bytes]:
     """Every file of the project outside .git, by path: to prove a refused update touched nothing."""
     return {path: (project / path).read_bytes() for path in sorted(project_files(project))}
+
+
+# A second template version: a new question with a default, a renamed template-owned file, and a renamed
+# user-owned file whose content a `_migrations` entry carries over to the new name.
+V2 = "v2.0.0"
+NEW_QUESTION = ("license", "MIT")
+RENAMES = {
+    ".mlops-ladder/maturity.py": ".mlops-ladder/status.py",
+    "tests/test_train.py": "tests/test_training.py",
+}
+V2_COPIER_YML = f"""
+{NEW_QUESTION[0]}:
+  type: str
+  help: License of the project (added in {V2})
+  default: {NEW_QUESTION[1]}
+
+# Copier deletes a file the new version no longer renders, edited or not: a renamed file the team owns is
+# carried over from the team's last commit once the update has run (the `after` stage, the default).
+_migrations:
+  - version: {V2}
+    command: >-
+      if git cat-file -e HEAD:tests/test_train.py 2>/dev/null;
+      then git show HEAD:tests/test_train.py > tests/test_training.py && rm -f tests/test_train.py; fi
+"""
+
+
+def release_v2(repo: Path) -> None:
+    """Commit and tag the second version in a clone of the template repo."""
+    for old, new in RENAMES.items():
+        source = next(p for p in (repo / "template" / old, repo / "template" / f"{old}.jinja") if p.exists())
+        git(repo, "mv", str(source), str(source).replace(old, new))
+    for relative in filter(None, git(repo, "ls-files").splitlines()):
+        path = repo / relative
+        if relative.startswith(("template/", "stacks/")) or relative == "components.yml":
+            text = path.read_text(encoding="utf-8")
+            for old, new in RENAMES.items():
+                text = text.replace(old, new)
+            path.write_text(text, encoding="utf-8")
+    with (repo / "copier.yml").open("a", encoding="utf-8") as config:
+        config.write(V2_COPIER_YML)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", f"{V2}: a new question, two renamed files")
+    git(repo, "tag", V2)
