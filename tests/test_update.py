@@ -34,11 +34,13 @@ from updating import (
     V2,
     assert_maturity_report,
     assert_stepped_up,
+    commit_with_hooks,
     copier_cli,
     edit_like_a_team,
     maturity_report,
     recorded,
     release_v2,
+    run,
     snapshot,
     step_up,
 )
@@ -239,3 +241,63 @@ def test_template_upgrade_keeps_the_team_work(
     for old, new in RENAMES.items():
         assert (project / new).is_file() and not (project / old).exists(), f"{old} -> {new}"
     assert_maturity_report(maturity_report(project, RENAMES[".mlops-ladder/maturity.py"]), level)
+
+
+# From level 1 the generated CI checks for a newer template version on a schedule (the lead's CI files).
+
+UPDATE_JOBS = [c for c in MANIFEST.components if c.name.startswith("template_updates") and not c.planned]
+
+
+@pytest.mark.skipif(not UPDATE_JOBS, reason="no template-update job in components.yml yet")
+@pytest.mark.parametrize("ci", STACK_CHOICES["ci"])
+def test_scheduled_job_checks_for_a_newer_template(generate: Generate, ci: str) -> None:
+    level = min(c.level for c in UPDATE_JOBS)
+    answers = {**DEFAULT_STACK, "ci": ci, "maturity_level": max(level, HIGHEST)}
+    jobs = [c for c in UPDATE_JOBS if c.enabled(answers)]
+    assert jobs, f"no template-update job for ci {ci}"
+    project = generate(answers)
+    for component in jobs:
+        for path, _ in component.paths(full_answers(answers)["package_name"]):
+            text = (project / path).read_text(encoding="utf-8")
+            assert "copier check-update" in text, path
+            assert "copier update --trust --defaults" in text, path
+
+
+# The project's own checks after a step-up (slow: they install the project's dependencies).
+
+LAST_STACK = EVERY_STACK[-1] if EVERY_STACK else {}
+CHECKED = [
+    pytest.param(DEFAULT_STACK, 0, 1, True, id="default-0-to-1-locked-at-0"),
+    pytest.param(DEFAULT_STACK, 0, HIGHEST, False, id=f"default-0-to-{HIGHEST}"),
+    pytest.param(
+        LAST_STACK, 0, HIGHEST, False, id=f"{answers_id(LAST_STACK) if LAST_STACK else 'none'}-to-{HIGHEST}"
+    ),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(HIGHEST < 1, reason="only level 0 is built")
+@pytest.mark.parametrize(("stack", "low", "high", "locked_before"), CHECKED)
+def test_project_checks_pass_after_a_step_up(
+    generate: Generate, git_project, stack: dict, low: int, high: int, locked_before: bool
+) -> None:
+    project = git_project(generate({**stack, "maturity_level": low}))
+    extra: frozenset[str] = frozenset()
+    if locked_before:  # the team installed at the lower level and committed its lock file
+        installed = run(project, "make", "install")
+        assert installed.returncode == 0, installed.stdout + installed.stderr
+        commit_all(project, "lock")
+        extra = frozenset({"uv.lock"})
+    work = edit_like_a_team(project)
+    commit_all(project, "team edits")
+
+    step_up(project, high)
+    assert_stepped_up(project, work, high, extra=extra)
+    commit_all(project, f"level {high}")
+
+    for target in ("install", "lint", "test"):
+        result = run(project, "make", target)
+        assert result.returncode == 0, f"make {target}:\n{result.stdout}\n{result.stderr}"
+    committed = commit_with_hooks(project, "refreshed lock")  # clean again, ready for the next step-up
+    assert committed.returncode == 0, committed.stdout + committed.stderr
+    assert git(project, "status", "--porcelain") == ""

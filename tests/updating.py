@@ -151,15 +151,17 @@ def assert_stepped_up(
     level: int,
     manifest: Manifest = MANIFEST,
     renamed: Mapping[str, str] | None = None,
+    extra: frozenset[str] = frozenset(),
 ) -> None:
-    """Everything a team checks after `copier update -d maturity_level=level`."""
+    """Everything a team checks after `copier update -d maturity_level=level` (`extra`: the team's own
+    files beyond the manifest's, such as a committed uv.lock)."""
     assert_team_work_kept(project, work, renamed)
     answers = recorded(project)
     assert answers["maturity_level"] == level
     stack = {key: value for key, value in work.answers.items() if key not in {"maturity_level", "_commit"}}
     assert {key: answers.get(key) for key in stack} == stack, "recorded answers other than the level changed"
     expected = manifest.files(full_answers(answers))
-    assert project_files(project) == set(expected), "the project's files are not the manifest's for its level"
+    assert project_files(project) == set(expected) | extra, "the files are not the manifest's for the level"
     assert conflicted(project, sorted(expected)) == [], "conflict markers left after a step-up"
     assert unmerged(project) == []
 
@@ -187,6 +189,24 @@ def project_env() -> dict[str, str]:
 def run(project: Path, *command: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         list(command), cwd=project, env=project_env(), capture_output=True, text=True, check=False
+    )
+
+
+def commit_with_hooks(project: Path, message: str) -> subprocess.CompletedProcess[str]:
+    """`git add -A && git commit` as the team does it: through the git hooks `make install` installed."""
+    identity = {
+        f"GIT_{who}_{what}": value
+        for who in ("AUTHOR", "COMMITTER")
+        for what, value in (("NAME", "team"), ("EMAIL", "team@example.com"))
+    }
+    git(project, "add", "-A")
+    return subprocess.run(
+        ["git", "commit", "-q", "-m", message],
+        cwd=project,
+        env={**project_env(), **identity},
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 
