@@ -6,6 +6,7 @@ platform; the list grows by itself as components.yml marks more levels built.
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 
 import copier
@@ -34,7 +35,9 @@ from updating import (
     V2,
     assert_maturity_report,
     assert_stepped_up,
+    assert_team_work_kept,
     commit_with_hooks,
+    conflicted,
     copier_cli,
     edit_like_a_team,
     maturity_report,
@@ -301,3 +304,55 @@ def test_project_checks_pass_after_a_step_up(
     committed = commit_with_hooks(project, "refreshed lock")  # clean again, ready for the next step-up
     assert committed.returncode == 0, committed.stdout + committed.stderr
     assert git(project, "status", "--porcelain") == ""
+
+
+# Both sides changed the same lines of a template-owned file: copier leaves inline conflict markers, and the
+# pre-commit conflict check of level 1 refuses them before a commit.
+
+CONFLICT_CHECK = "check-merge-conflict"
+
+
+def _line_both_change(low_project: Path, high_project: Path, path: str) -> int:
+    """Index of a line of `path` that the step-up rewrites (so an edit to it conflicts)."""
+    low = (low_project / path).read_text(encoding="utf-8").splitlines()
+    high = (high_project / path).read_text(encoding="utf-8").splitlines()
+    changed = [
+        i1 for tag, i1, _, _, _ in difflib.SequenceMatcher(None, low, high).get_opcodes() if tag == "replace"
+    ]
+    assert changed, f"the step-up does not rewrite any line of {path}"
+    return changed[0]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(HIGHEST < 1, reason="only level 0 is built")
+def test_conflict_markers_in_a_template_file_are_refused_by_the_hook(generate: Generate, git_project) -> None:
+    hooks = yaml.safe_load((ROOT / "template" / ".pre-commit-config.yaml").read_text(encoding="utf-8"))
+    assert CONFLICT_CHECK in [hook["id"] for repo in hooks["repos"] for hook in repo["hooks"]]
+    project = git_project(generate({**DEFAULT_STACK, "maturity_level": 0}))
+    reference = generate({**DEFAULT_STACK, "maturity_level": 1}, name="reference")
+    makefile = project / "Makefile"
+    lines = makefile.read_text(encoding="utf-8").splitlines(keepends=True)
+    index = _line_both_change(project, reference, "Makefile")
+    lines[index] = lines[index].rstrip("\n") + "  # the team's change\n"
+    makefile.write_text("".join(lines), encoding="utf-8")
+    work = edit_like_a_team(project)
+    commit_all(project, "team edits, one in the Makefile")
+
+    step_up(project, 1)
+
+    assert_team_work_kept(project, work)
+    assert conflicted(project, ["Makefile"]), "copier did not mark the conflict in the Makefile"
+    others = sorted(set(MANIFEST.files(full_answers(recorded(project)))) - {"Makefile"})
+    assert conflicted(project, others) == []
+    for command in (["uv", "sync"], ["uv", "run", "pre-commit", "install"]):  # `make install`, minus make
+        result = run(project, *command)
+        assert result.returncode == 0, result.stdout + result.stderr
+    head = git(project, "rev-parse", "HEAD")
+    git(project, "add", "-A")
+    check = run(project, "uv", "run", "pre-commit", "run", CONFLICT_CHECK, "--all-files")
+    assert check.returncode != 0, check.stdout
+    assert "Makefile:" in check.stdout, check.stdout
+    committed = commit_with_hooks(project, "level 1")
+    assert committed.returncode != 0
+    assert "Makefile:" in committed.stdout + committed.stderr
+    assert git(project, "rev-parse", "HEAD") == head
