@@ -7,6 +7,8 @@ platform; the list grows by itself as components.yml marks more levels built.
 from __future__ import annotations
 
 import difflib
+import subprocess
+import sys
 from pathlib import Path
 
 import copier
@@ -26,6 +28,7 @@ from conftest import (
     commit_all,
     full_answers,
     git,
+    project_files,
 )
 from copier.errors import UserMessageError
 from ladder import LadderExtension, load_manifest
@@ -356,3 +359,44 @@ def test_conflict_markers_in_a_template_file_are_refused_by_the_hook(generate: G
     assert committed.returncode != 0
     assert "Makefile:" in committed.stdout + committed.stderr
     assert git(project, "rev-parse", "HEAD") == head
+
+
+@pytest.mark.skipif(HIGHEST < 1, reason="only level 0 is built")
+def test_a_deleted_piece_stays_deleted(generate: Generate, git_project) -> None:
+    """docs/level-up.md's advice instead of a step down: delete a level's file in a commit, keep the level."""
+    answers = {**DEFAULT_STACK, "maturity_level": HIGHEST}
+    files = MANIFEST.files(full_answers(answers))
+    level_files = [
+        path
+        for c in MANIFEST.components
+        if c.level == HIGHEST and c.enabled(answers)
+        for path, owner in c.paths(full_answers(answers)["package_name"])
+        if owner == "template"
+    ]
+    project = git_project(generate(answers))
+    dropped = level_files[0]
+    git(project, "rm", "-q", dropped)
+    commit_all(project, f"we do not use {dropped}")
+
+    step_up(project, HIGHEST)
+
+    assert not (project / dropped).exists()
+    assert project_files(project) == set(files) - {dropped}
+    assert git(project, "status", "--porcelain") == ""
+
+
+def test_ownership_table_in_the_docs_is_current() -> None:
+    page = (ROOT / "docs" / "level-up.md").read_text(encoding="utf-8")
+    printed = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "render_ownership.py")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    start, end = "<!-- ownership:start -->\n", "\n<!-- ownership:end -->"
+    assert start in page and end in page, "docs/level-up.md lacks the ownership markers"
+    table = page.split(start, 1)[1].split(end, 1)[0]
+    assert table == printed.rstrip("\n"), "run: python scripts/render_ownership.py --write"
+    answers = full_answers({**DEFAULT_STACK, "maturity_level": HIGHEST})
+    for path in MANIFEST.files(answers):
+        assert f"`{path.replace(answers['package_name'], '<package>')}`" in table, path
