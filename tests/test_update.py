@@ -9,7 +9,9 @@ from __future__ import annotations
 import difflib
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import copier
 import jinja2
@@ -51,6 +53,9 @@ from updating import (
     step_up,
 )
 
+GitProject = Callable[[Path], Path]
+RecordProperty = Callable[[str, object], None]
+
 HIGHEST = MANIFEST.highest_level
 DEFAULT_STACK = {question: DEFAULTS[question] for question in STACK_CHOICES}
 STEP_UPS = [(low, high) for low in LEVELS for high in LEVELS if low < high]
@@ -63,7 +68,7 @@ def _pair_id(pair: tuple[int, int]) -> str:
 
 @pytest.mark.parametrize(("low", "high"), STEP_UPS, ids=map(_pair_id, STEP_UPS))
 def test_step_up_keeps_the_team_work(
-    generate: Generate, git_project, record_property, low: int, high: int
+    generate: Generate, git_project: GitProject, record_property: RecordProperty, low: int, high: int
 ) -> None:
     project = git_project(generate({**DEFAULT_STACK, "maturity_level": low}))
     work = edit_like_a_team(project)
@@ -78,7 +83,7 @@ def test_step_up_keeps_the_team_work(
 
 @pytest.mark.parametrize("stack", EVERY_STACK, ids=map(answers_id, EVERY_STACK))
 def test_step_up_to_the_highest_level_on_every_stack(
-    generate: Generate, git_project, record_property, stack: dict
+    generate: Generate, git_project: GitProject, record_property: RecordProperty, stack: dict
 ) -> None:
     project = git_project(generate(stack))
     work = edit_like_a_team(project)
@@ -92,7 +97,7 @@ def test_step_up_to_the_highest_level_on_every_stack(
 
 
 @pytest.mark.skipif(HIGHEST < 1, reason="only level 0 is built")
-def test_climb_one_command_a_step(generate: Generate, git_project) -> None:
+def test_climb_one_command_a_step(generate: Generate, git_project: GitProject) -> None:
     """The walkthrough of docs/level-up.md: from 0 to the top, committing after each step."""
     project = git_project(generate({**DEFAULT_STACK, "maturity_level": 0}))
     work = edit_like_a_team(project)
@@ -106,7 +111,7 @@ def test_climb_one_command_a_step(generate: Generate, git_project) -> None:
 
 
 @pytest.mark.skipif(HIGHEST < 1, reason="only level 0 is built")
-def test_step_up_with_the_documented_command(generate: Generate, git_project) -> None:
+def test_step_up_with_the_documented_command(generate: Generate, git_project: GitProject) -> None:
     project = git_project(generate({**DEFAULT_STACK, "maturity_level": 0}))
     work = edit_like_a_team(project)
     commit_all(project, "team edits")
@@ -139,7 +144,7 @@ def _refusal_text(recorded: int, requested: int) -> list[str]:
 @pytest.mark.parametrize("how", ["api", "cli"])
 @pytest.mark.parametrize(("recorded", "requested"), REFUSED, ids=map(_pair_id, REFUSED))
 def test_refused_level_leaves_the_project_untouched(
-    generate: Generate, git_project, recorded: int, requested: int, how: str
+    generate: Generate, git_project: GitProject, recorded: int, requested: int, how: str
 ) -> None:
     project = git_project(generate({**DEFAULT_STACK, "maturity_level": recorded}))
     edit_like_a_team(project)
@@ -164,7 +169,7 @@ def test_refused_level_leaves_the_project_untouched(
 
 
 @pytest.mark.parametrize("change", ["modified", "untracked"])
-def test_dirty_project_gets_copiers_refusal(generate: Generate, git_project, change: str) -> None:
+def test_dirty_project_gets_copiers_refusal(generate: Generate, git_project: GitProject, change: str) -> None:
     project = git_project(generate({**DEFAULT_STACK, "maturity_level": 0}))
     edit_like_a_team(project)  # not committed: a modified tracked file
     if change == "untracked":
@@ -212,7 +217,7 @@ def test_team_rule():
 
 @pytest.mark.parametrize("level", sorted({0, HIGHEST}))
 def test_template_upgrade_keeps_the_team_work(
-    template_repo: Path, tmp_path: Path, git_project, level: int
+    template_repo: Path, tmp_path: Path, git_project: GitProject, level: int
 ) -> None:
     owners = MANIFEST.files(full_answers(DEFAULT_STACK))
     assert [owners[old] for old in RENAMES] == ["template", "user"], "the renamed files changed owners"
@@ -285,7 +290,12 @@ CHECKED = [
 @pytest.mark.skipif(HIGHEST < 1, reason="only level 0 is built")
 @pytest.mark.parametrize(("stack", "low", "high", "locked_before"), CHECKED)
 def test_project_checks_pass_after_a_step_up(
-    generate: Generate, git_project, stack: dict, low: int, high: int, locked_before: bool
+    generate: Generate,
+    git_project: GitProject,
+    stack: dict[str, Any],
+    low: int,
+    high: int,
+    locked_before: bool,
 ) -> None:
     project = git_project(generate({**stack, "maturity_level": low}))
     extra: frozenset[str] = frozenset()
@@ -328,7 +338,9 @@ def _line_both_change(low_project: Path, high_project: Path, path: str) -> int:
 
 @pytest.mark.slow
 @pytest.mark.skipif(HIGHEST < 1, reason="only level 0 is built")
-def test_conflict_markers_in_a_template_file_are_refused_by_the_hook(generate: Generate, git_project) -> None:
+def test_conflict_markers_in_a_template_file_are_refused_by_the_hook(
+    generate: Generate, git_project: GitProject
+) -> None:
     hooks = yaml.safe_load((ROOT / "template" / ".pre-commit-config.yaml").read_text(encoding="utf-8"))
     assert CONFLICT_CHECK in [hook["id"] for repo in hooks["repos"] for hook in repo["hooks"]]
     project = git_project(generate({**DEFAULT_STACK, "maturity_level": 0}))
@@ -362,7 +374,7 @@ def test_conflict_markers_in_a_template_file_are_refused_by_the_hook(generate: G
 
 
 @pytest.mark.skipif(HIGHEST < 1, reason="only level 0 is built")
-def test_a_deleted_piece_stays_deleted(generate: Generate, git_project) -> None:
+def test_a_deleted_piece_stays_deleted(generate: Generate, git_project: GitProject) -> None:
     """docs/level-up.md's advice instead of a step down: delete a level's file in a commit, keep the level."""
     answers = {**DEFAULT_STACK, "maturity_level": HIGHEST}
     files = MANIFEST.files(full_answers(answers))
