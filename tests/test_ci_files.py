@@ -84,7 +84,10 @@ def test_every_ci_choice_has_validators() -> None:
     assert sorted(CI_SYSTEMS) == sorted(STACK_CHOICES["ci"])
 
 
-@pytest.mark.parametrize("component", [c for c in MANIFEST.components if "ci" in c.when and not c.planned])
+CI_COMPONENTS = [pytest.param(c, id=c.name) for c in MANIFEST.components if "ci" in c.when and not c.planned]
+
+
+@pytest.mark.parametrize("component", CI_COMPONENTS)
 def test_every_ci_component_yields_ci_files(component: Any) -> None:
     paths = [path for path, _ in component.paths("{package}")]
     for choice in component.when["ci"]:
