@@ -8,6 +8,7 @@ a committed, tagged copy of this working tree.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import shutil
 import subprocess
@@ -126,3 +127,36 @@ def git_project() -> Iterator[Callable[[Path], Path]]:
         return project
 
     yield _init
+
+
+Render = Callable[[Mapping[str, Any]], Path]
+
+
+@pytest.fixture(scope="session")
+def render(template_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Render:
+    """render(answers) -> a project generated once per session (per xdist worker). Treat it as read-only:
+    tests that build or run anything in a project copy it first."""
+    root = tmp_path_factory.mktemp("renders")
+    cache: dict[str, Path] = {}
+
+    def _render(answers: Mapping[str, Any]) -> Path:
+        key = json.dumps(dict(answers), sort_keys=True)
+        if key not in cache:
+            destination = root / f"{len(cache):03d}-{answers_id(full_answers(answers))}"
+            copier.run_copy(
+                str(template_repo), destination, data=dict(answers), defaults=True, unsafe=True, quiet=True
+            )
+            cache[key] = destination
+        return cache[key]
+
+    return _render
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Show the timings tests recorded with record_property("timings", ...), xdist workers' included."""
+    reports = [r for outcome in ("passed", "failed") for r in terminalreporter.stats.get(outcome, [])]
+    rows = [(r.nodeid, value) for r in reports for name, value in r.user_properties if name == "timings"]
+    if rows:
+        terminalreporter.write_sep("-", "timings")
+        for nodeid, value in sorted(rows):
+            terminalreporter.write_line(f"{nodeid}: {value}")

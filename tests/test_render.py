@@ -1,0 +1,110 @@
+"""Every valid combination renders exactly the files components.yml says, and nothing else.
+
+Renders are shared: the `render` fixture generates each combination once per session (per xdist worker),
+and every assertion below reads that one copy.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import LEVELS, MANIFEST, ROOT, Render, all_answers, answers_id, full_answers, project_files
+
+COMBINATIONS = all_answers()
+STACKS = sorted({tuple((q, a[q]) for q in MANIFEST.stack) for a in COMBINATIONS})
+COPIER = yaml.safe_load((ROOT / "copier.yml").read_text(encoding="utf-8"))
+RUFF = Path(sys.executable).with_name("ruff")
+
+# Jinja left in the output; `${{ ... }}` (GitHub Actions) and `${#...}` (shell) are not Jinja.
+JINJA = re.compile(r"(?<!\$)\{[{%#]")
+# The line of a shared file (README.md) above which the team owns the text.
+SHARED_MARKER = re.compile(r"^<!-- mlops-ladder: .*-->$", re.MULTILINE)
+
+
+def manifest_path(template_path: str) -> str:
+    """A template file's path as components.yml names it in a generated project."""
+    path = template_path.removesuffix(COPIER["_templates_suffix"])
+    return path.replace("{{ package_name }}", "{package}").replace(
+        "{{ _copier_conf.answers_file }}", COPIER["_answers_file"]
+    )
+
+
+def combination(answers: dict[str, Any]) -> Any:
+    return pytest.param(answers, id=answers_id(answers))
+
+
+@pytest.mark.parametrize("answers", [combination(a) for a in COMBINATIONS])
+def test_file_set_is_exactly_the_manifests(render: Render, answers: dict[str, Any]) -> None:
+    expected = set(MANIFEST.files(full_answers(answers)))
+    actual = project_files(render(answers))
+    assert actual - expected == set(), "files the manifest does not list for these answers"
+    assert expected - actual == set(), "files the manifest lists but copier did not generate"
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_package_name_follows_project_name(render: Render, level: int) -> None:
+    answers = {"maturity_level": level, "project_name": "acme-churn"}
+    project = render(answers)
+    assert project_files(project) == set(MANIFEST.files(full_answers(answers)))
+    assert (project / "src" / "acme_churn" / "__init__.py").is_file()
+
+
+@pytest.mark.parametrize("answers", [combination(a) for a in COMBINATIONS])
+def test_no_unrendered_jinja(render: Render, answers: dict[str, Any]) -> None:
+    project = render(answers)
+    leftovers = []
+    for relative in sorted(project_files(project)):
+        if JINJA.search(relative):
+            leftovers.append(f"{relative}: in the file name")
+        text = (project / relative).read_text(encoding="utf-8")
+        for number, line in enumerate(text.splitlines(), start=1):
+            if JINJA.search(line):
+                leftovers.append(f"{relative}:{number}: {line.strip()}")
+    assert leftovers == []
+
+
+def test_every_template_file_belongs_to_exactly_one_component(template_repo: Path) -> None:
+    template = template_repo / COPIER["_subdirectory"]
+    on_disk = {manifest_path(p.relative_to(template).as_posix()) for p in template.rglob("*") if p.is_file()}
+    owners = Counter(path for component in MANIFEST.components for path, _ in component.paths("{package}"))
+    assert sorted(p for p in on_disk if owners[p] == 0) == [], "template files no component lists"
+    assert sorted(p for p in on_disk if owners[p] > 1) == [], "template files listed by several components"
+    built = {path for c in MANIFEST.components if not c.planned for path, _ in c.paths("{package}")}
+    assert sorted(built - on_disk) == [], "manifest paths with no template file"
+
+
+@pytest.mark.parametrize("stack", [pytest.param(dict(s), id="-".join(v for _, v in s)) for s in STACKS])
+def test_user_files_are_identical_at_every_level(render: Render, stack: dict[str, str]) -> None:
+    """A step-up never touches the team's files: they render byte for byte the same at every level."""
+    versions: dict[str, dict[bytes, list[int]]] = {}
+    for level in LEVELS:
+        answers = {"maturity_level": level, **stack}
+        project = render(answers)
+        for path, owner in MANIFEST.files(full_answers(answers)).items():
+            content = (project / path).read_bytes()
+            if owner == "shared":
+                text = content.decode("utf-8")
+                markers = SHARED_MARKER.findall(text)
+                assert len(markers) == 1, f"{path} at level {level} needs one marker line, has {markers}"
+                content = text.partition(markers[0])[0].encode("utf-8")
+            if owner in ("user", "shared"):
+                versions.setdefault(path, {}).setdefault(content, []).append(level)
+    differing = {path: list(found.values()) for path, found in versions.items() if len(found) > 1}
+    assert differing == {}, "user-owned files that differ between levels (path: the levels of each version)"
+
+
+@pytest.mark.parametrize("answers", [combination(a) for a in COMBINATIONS])
+def test_generated_python_is_ruff_clean(render: Render, answers: dict[str, Any]) -> None:
+    project = render(answers)
+    for command in (["check"], ["format", "--check"]):
+        result = subprocess.run(
+            [str(RUFF), *command, "--no-cache", "."], cwd=project, capture_output=True, text=True
+        )
+        assert result.returncode == 0, f"ruff {' '.join(command)}:\n{result.stdout}{result.stderr}"
