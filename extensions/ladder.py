@@ -138,6 +138,38 @@ def recorded_answers(dst_path: str | Path) -> dict[str, Any]:
     return yaml.safe_load(answers_file.read_text(encoding="utf-8")) or {}
 
 
+def level_refusal(requested: int, recorded: int, manifest: Manifest) -> str:
+    """Why a project recorded at `recorded` cannot go to `requested`, or "" when it can."""
+    names = {level["level"]: level["name"] for level in manifest.levels}
+    if requested not in names:
+        return f"maturity_level {requested} does not exist: choose a level from 0 to {manifest.highest_level}"
+    if requested > manifest.highest_level:
+        return (
+            f"maturity_level {requested} ({names[requested]}) is not available in this template version yet: "
+            f"choose a level from 0 to {manifest.highest_level}"
+        )
+    if requested < recorded:
+        return (
+            f"maturity_level {requested} is lower than the recorded level {recorded} ({names[recorded]}): "
+            f"a step down would delete the files of levels above {requested}, your edits to them included. "
+            f"Keep -d maturity_level={recorded} (or higher); to remove a level's pieces, delete them "
+            "yourself in a commit and keep the recorded level"
+        )
+    return ""
+
+
+class LevelRefused(Exception):
+    """A refused level change; copier's CLI prints it as a message, without a traceback."""
+
+
+def _refusal_error() -> type[Exception]:
+    try:
+        from copier.errors import UserMessageError
+    except ImportError:  # outside copier (the tests import this module directly)
+        return LevelRefused
+    return UserMessageError
+
+
 def _answers(context: Context) -> dict[str, Any]:
     return {key: context.get(key, default) for key, default in DEFAULTS.items()}
 
@@ -157,15 +189,49 @@ class LadderExtension(Extension):
         def ladder_manifest_json(context: Context) -> str:
             return json.dumps(manifest.for_project(_answers(context)), indent=2)
 
+        def recorded(context: Context) -> dict[str, Any]:
+            conf = context.get("_copier_conf") or {}
+            return recorded_answers(conf.get("dst_path", "."))
+
         @pass_context
         def ladder_recorded(context: Context, key: str, default: Any = None) -> Any:
+            return recorded(context).get(key, default)
+
+        @pass_context
+        def ladder_level_refusal(context: Context, requested: Any) -> str:
+            """The validator of maturity_level: why this project cannot go there, or ""."""
+            return level_refusal(int(requested), int(recorded(context).get("maturity_level", 0)), manifest)
+
+        @pass_context
+        def ladder_update_banner(context: Context) -> str:
+            """`copier update`'s first line; refuses a step down before copier renders anything.
+
+            Copier prints `_message_before_update` before its own validation, with only the `-d` data known:
+            raising copier's UserMessageError here gives the CLI a plain message instead of the validator's
+            traceback. (Quiet runs skip this message; the validator refuses them.)
+            """
             conf = context.get("_copier_conf") or {}
-            return recorded_answers(conf.get("dst_path", ".")).get(key, default)
+            current = int(recorded(context).get("maturity_level", 0))
+            try:
+                requested = int((conf.get("data") or {}).get("maturity_level", current))
+            except ValueError:  # not a level: copier's own validation of the answer says so
+                return ""
+            refusal = level_refusal(requested, current, manifest)
+            if refusal:
+                raise _refusal_error()(f"mlops-ladder refuses this update: {refusal}.")
+            if requested == current:
+                return f"mlops-ladder: keeping level {current} ({manifest.level_name(current)})."
+            return (
+                f"mlops-ladder: level {current} ({manifest.level_name(current)}) -> {requested} "
+                f"({manifest.level_name(requested)}); the files you own are kept."
+            )
 
         environment.globals.update(
             ladder_exclude=ladder_exclude,
             ladder_manifest_json=ladder_manifest_json,
             ladder_recorded=ladder_recorded,
+            ladder_level_refusal=ladder_level_refusal,
+            ladder_update_banner=ladder_update_banner,
             ladder_highest_level=manifest.highest_level,
             ladder_levels={level["level"]: level["name"] for level in manifest.levels},
             ladder_level_summaries={level["level"]: level["summary"] for level in manifest.levels},

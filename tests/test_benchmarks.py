@@ -1,0 +1,49 @@
+"""Smoke run of benchmarks/bench_template.py: it prints its tables and the targets hold for what it measured.
+
+The suite runs beside other tests, so wall time here measures their load too; the smoke run checks the time
+targets on CPU seconds (--judge cpu), and prints the wall seconds beside them.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import LEVELS, MANIFEST, answers_id, full_answers
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def section(output: str, title: str) -> list[list[str]]:
+    """The body rows of the markdown table under the heading that starts with `title`."""
+    lines = output.split(f"## {title}", 1)[1].split("\n## ", 1)[0].splitlines()
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines if line.startswith("|")]
+    return rows[2:]
+
+
+def test_quick_benchmark_prints_its_tables_and_meets_the_targets() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_template.py"), "--quick", "--judge", "cpu"],
+        capture_output=True, text=True, check=False, timeout=600,
+    )
+    print(result.stdout)
+    targets = section(result.stdout, "Targets")
+    assert [row[0] for row in targets] == [
+        "any combination generates (cpu)", "a step-up update (cpu)", "a level-0 project's files",
+    ], result.stderr
+    assert all(row[3] == "pass" for row in targets), targets
+    assert result.returncode == 0
+
+    others = {q: list(spec["choices"])[-1] for q, spec in MANIFEST.stack.items()}
+    expected = [{"maturity_level": level} for level in LEVELS] + [{"maturity_level": LEVELS[-1], **others}]
+    generated = section(result.stdout, "Generation per combination")
+    assert [row[0] for row in generated] == [answers_id(full_answers(a)) for a in expected]
+    for row, answers in zip(generated, expected, strict=True):
+        assert int(row[3]) == len(MANIFEST.files(full_answers(answers))), row
+        assert 0 < float(row[2]) <= float(row[1]) * 2 and int(row[4]) > 0, row
+
+    steps = section(result.stdout, "Step-up updates")
+    assert [row[0] for row in steps] == [f"{level} -> {level + 1}" for level in LEVELS[:-1]]
+    sizes = section(result.stdout, "Size per level")
+    assert [row[0] for row in sizes] == [f"{level} {MANIFEST.level_name(level)}" for level in LEVELS]

@@ -1,0 +1,414 @@
+"""Stepping up with `copier update`: the new level's files arrive, the team's own work stays byte-for-byte.
+
+Every level pair (a < b) for the default stack, and 0 -> the highest built level for every tracker x ci x
+platform; the list grows by itself as components.yml marks more levels built.
+"""
+
+from __future__ import annotations
+
+import difflib
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import copier
+import jinja2
+import pytest
+import yaml
+from conftest import (
+    DEFAULTS,
+    LEVELS,
+    MANIFEST,
+    ROOT,
+    STACK_CHOICES,
+    TEMPLATE_VERSION,
+    Generate,
+    all_answers,
+    answers_id,
+    commit_all,
+    full_answers,
+    git,
+    project_files,
+)
+from copier.errors import UserMessageError
+from ladder import LadderExtension, load_manifest
+from updating import (
+    NEW_QUESTION,
+    RENAMES,
+    V2,
+    assert_maturity_report,
+    assert_stepped_up,
+    assert_team_work_kept,
+    commit_with_hooks,
+    conflicted,
+    copier_cli,
+    edit_like_a_team,
+    maturity_report,
+    recorded,
+    release_v2,
+    run,
+    snapshot,
+    step_up,
+)
+
+GitProject = Callable[[Path], Path]
+RecordProperty = Callable[[str, object], None]
+
+HIGHEST = MANIFEST.highest_level
+DEFAULT_STACK = {question: DEFAULTS[question] for question in STACK_CHOICES}
+STEP_UPS = [(low, high) for low in LEVELS for high in LEVELS if low < high]
+EVERY_STACK = all_answers([0]) if HIGHEST > 0 else []
+
+
+def _pair_id(pair: tuple[int, int]) -> str:
+    return f"{pair[0]}-to-{pair[1]}"
+
+
+@pytest.mark.parametrize(("low", "high"), STEP_UPS, ids=map(_pair_id, STEP_UPS))
+def test_step_up_keeps_the_team_work(
+    generate: Generate, git_project: GitProject, record_property: RecordProperty, low: int, high: int
+) -> None:
+    project = git_project(generate({**DEFAULT_STACK, "maturity_level": low}))
+    work = edit_like_a_team(project)
+    commit_all(project, "team edits")
+
+    seconds = step_up(project, high)
+
+    record_property("update_seconds", round(seconds, 2))
+    assert_stepped_up(project, work, high)
+    assert_maturity_report(maturity_report(project), high)
+
+
+@pytest.mark.parametrize("stack", EVERY_STACK, ids=map(answers_id, EVERY_STACK))
+def test_step_up_to_the_highest_level_on_every_stack(
+    generate: Generate, git_project: GitProject, record_property: RecordProperty, stack: dict
+) -> None:
+    project = git_project(generate(stack))
+    work = edit_like_a_team(project)
+    commit_all(project, "team edits")
+
+    seconds = step_up(project, HIGHEST)
+
+    record_property("update_seconds", round(seconds, 2))
+    assert_stepped_up(project, work, HIGHEST)
+    assert_maturity_report(maturity_report(project), HIGHEST)
+
+
+@pytest.mark.skipif(HIGHEST < 1, reason="only level 0 is built")
+def test_climb_one_command_a_step(generate: Generate, git_project: GitProject) -> None:
+    """The walkthrough of docs/level-up.md: from 0 to the top, committing after each step."""
+    project = git_project(generate({**DEFAULT_STACK, "maturity_level": 0}))
+    work = edit_like_a_team(project)
+    commit_all(project, "team edits")
+    for level in range(1, HIGHEST + 1):
+        step_up(project, level)
+        assert_stepped_up(project, work, level)
+        assert_maturity_report(maturity_report(project), level)
+        commit_all(project, f"level {level}")
+        assert git(project, "status", "--porcelain") == ""
+
+
+@pytest.mark.skipif(HIGHEST < 1, reason="only level 0 is built")
+def test_step_up_with_the_documented_command(generate: Generate, git_project: GitProject) -> None:
+    project = git_project(generate({**DEFAULT_STACK, "maturity_level": 0}))
+    work = edit_like_a_team(project)
+    commit_all(project, "team edits")
+
+    result = copier_cli(project, "update", "--trust", "--defaults", "-d", "maturity_level=1")
+
+    assert result.returncode == 0, result.stderr
+    assert f"level 0 ({MANIFEST.level_name(0)}) -> 1 ({MANIFEST.level_name(1)})" in result.stderr
+    assert_stepped_up(project, work, 1)
+    assert_maturity_report(maturity_report(project), 1)
+
+
+# Refused updates: nothing may change in the project.
+
+STEP_DOWNS = [(recorded, lower) for recorded in LEVELS for lower in range(recorded)]
+UNBUILT = [(0, HIGHEST + 1)] if len(MANIFEST.levels) > HIGHEST + 1 else []
+REFUSED = STEP_DOWNS + UNBUILT
+
+
+def _refusal_text(recorded: int, requested: int) -> list[str]:
+    """What the refusal must tell the team: the recorded level and how to proceed."""
+    if requested > HIGHEST:
+        return [f"maturity_level {requested}", "not available in this template version", f"0 to {HIGHEST}"]
+    return [
+        f"lower than the recorded level {recorded} ({MANIFEST.level_name(recorded)})",
+        f"-d maturity_level={recorded}",
+    ]
+
+
+@pytest.mark.parametrize("how", ["api", "cli"])
+@pytest.mark.parametrize(("recorded", "requested"), REFUSED, ids=map(_pair_id, REFUSED))
+def test_refused_level_leaves_the_project_untouched(
+    generate: Generate, git_project: GitProject, recorded: int, requested: int, how: str
+) -> None:
+    project = git_project(generate({**DEFAULT_STACK, "maturity_level": recorded}))
+    edit_like_a_team(project)
+    commit_all(project, "team edits")
+    head, before = git(project, "rev-parse", "HEAD"), snapshot(project)
+
+    if how == "api":  # quiet, as tools call it: the maturity_level validator refuses
+        with pytest.raises(ValueError) as refused:
+            step_up(project, requested)
+        message = str(refused.value)
+    else:  # the documented command, with --defaults: copier prints the refusal without a traceback
+        result = copier_cli(project, "update", "--trust", "--defaults", "-d", f"maturity_level={requested}")
+        assert result.returncode != 0
+        assert "Traceback" not in result.stderr, result.stderr
+        message = result.stderr
+
+    for text in _refusal_text(recorded, requested):
+        assert text in message, message
+    assert git(project, "status", "--porcelain") == ""
+    assert git(project, "rev-parse", "HEAD") == head
+    assert snapshot(project) == before
+
+
+@pytest.mark.parametrize("change", ["modified", "untracked"])
+def test_dirty_project_gets_copiers_refusal(generate: Generate, git_project: GitProject, change: str) -> None:
+    project = git_project(generate({**DEFAULT_STACK, "maturity_level": 0}))
+    edit_like_a_team(project)  # not committed: a modified tracked file
+    if change == "untracked":
+        commit_all(project, "team edits")
+        (project / "notes.txt").write_text("scratch\n", encoding="utf-8")
+    status, before = git(project, "status", "--porcelain"), snapshot(project)
+
+    with pytest.raises(UserMessageError, match="dirty"):
+        step_up(project, HIGHEST)
+    result = copier_cli(project, "update", "--trust", "--defaults", "-d", f"maturity_level={HIGHEST}")
+
+    assert result.returncode != 0
+    assert "dirty" in result.stderr and "commit or stash" in result.stderr, result.stderr
+    assert git(project, "status", "--porcelain") == status
+    assert snapshot(project) == before
+
+
+# What copier reads with old answers during an update.
+
+
+def test_exclude_renders_with_no_answers_at_all() -> None:
+    """Copier renders the new `_exclude` with the old answers: a question added later must not break it."""
+    config = yaml.safe_load((ROOT / "copier.yml").read_text(encoding="utf-8"))
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, extensions=[LadderExtension])
+    for entry in config["_exclude"]:
+        template = env.from_string(entry)
+        assert template.render() == template.render(**DEFAULTS), entry
+
+
+def test_missing_answers_default_as_copier_would() -> None:
+    """ladder_exclude() fills an answer an old answers file lacks from DEFAULTS: they must be copier.yml's."""
+    config = yaml.safe_load((ROOT / "copier.yml").read_text(encoding="utf-8"))
+    for question in [*STACK_CHOICES, "maturity_level"]:
+        assert DEFAULTS[question] == config[question]["default"], question
+
+
+# A template version upgrade, alone or together with a step-up.
+
+TEAM_TEST = """
+
+def test_team_rule():
+    assert sorted([3, 1, 2]) == [1, 2, 3]
+"""
+
+
+@pytest.mark.parametrize("level", sorted({0, HIGHEST}))
+def test_template_upgrade_keeps_the_team_work(
+    template_repo: Path, tmp_path: Path, git_project: GitProject, level: int
+) -> None:
+    owners = MANIFEST.files(full_answers(DEFAULT_STACK))
+    assert [owners[old] for old in RENAMES] == ["template", "user"], "the renamed files changed owners"
+    source = tmp_path / "mlops-ladder"
+    git(tmp_path, "clone", "-q", str(template_repo), str(source))
+    project = tmp_path / "project"
+    copier.run_copy(
+        str(source),
+        project,
+        data={**DEFAULT_STACK, "maturity_level": 0},
+        defaults=True,
+        unsafe=True,
+        quiet=True,
+        vcs_ref=TEMPLATE_VERSION,
+    )
+    git_project(project)
+    team_test = project / "tests" / "test_train.py"
+    team_test.write_text(team_test.read_text(encoding="utf-8") + TEAM_TEST, encoding="utf-8")
+    work = edit_like_a_team(project)
+    commit_all(project, "team edits")
+    assert NEW_QUESTION[0] not in recorded(project)
+    release_v2(source)
+
+    step_up(project, level, vcs_ref=None)  # None: the newest tag, as `copier update` picks
+
+    answers = recorded(project)
+    assert answers["_commit"] == V2
+    assert answers[NEW_QUESTION[0]] == NEW_QUESTION[1]
+    assert_stepped_up(
+        project, work, level, manifest=load_manifest(source / "components.yml"), renamed=RENAMES
+    )
+    for old, new in RENAMES.items():
+        assert (project / new).is_file() and not (project / old).exists(), f"{old} -> {new}"
+    assert_maturity_report(maturity_report(project, RENAMES[".mlops-ladder/maturity.py"]), level)
+
+
+# From level 1 the generated CI checks for a newer template version on a schedule (the lead's CI files).
+
+UPDATE_JOBS = [c for c in MANIFEST.components if c.name.startswith("template_updates") and not c.planned]
+
+
+@pytest.mark.skipif(not UPDATE_JOBS, reason="no template-update job in components.yml yet")
+@pytest.mark.parametrize("ci", STACK_CHOICES["ci"])
+def test_scheduled_job_checks_for_a_newer_template(generate: Generate, ci: str) -> None:
+    level = min(c.level for c in UPDATE_JOBS)
+    answers = {**DEFAULT_STACK, "ci": ci, "maturity_level": max(level, HIGHEST)}
+    jobs = [c for c in UPDATE_JOBS if c.enabled(answers)]
+    assert jobs, f"no template-update job for ci {ci}"
+    project = generate(answers)
+    for component in jobs:
+        for path, _ in component.paths(full_answers(answers)["package_name"]):
+            text = (project / path).read_text(encoding="utf-8")
+            assert "copier check-update" in text, path
+            assert "copier update --trust --defaults" in text, path
+
+
+# The project's own checks after a step-up (slow: they install the project's dependencies).
+
+LAST_STACK = EVERY_STACK[-1] if EVERY_STACK else {}
+CHECKED = [
+    pytest.param(DEFAULT_STACK, 0, 1, True, id="default-0-to-1-locked-at-0"),
+    pytest.param(DEFAULT_STACK, 0, HIGHEST, False, id=f"default-0-to-{HIGHEST}"),
+    pytest.param(
+        LAST_STACK, 0, HIGHEST, False, id=f"{answers_id(LAST_STACK) if LAST_STACK else 'none'}-to-{HIGHEST}"
+    ),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(HIGHEST < 1, reason="only level 0 is built")
+@pytest.mark.parametrize(("stack", "low", "high", "locked_before"), CHECKED)
+def test_project_checks_pass_after_a_step_up(
+    generate: Generate,
+    git_project: GitProject,
+    stack: dict[str, Any],
+    low: int,
+    high: int,
+    locked_before: bool,
+) -> None:
+    project = git_project(generate({**stack, "maturity_level": low}))
+    extra: frozenset[str] = frozenset()
+    if locked_before:  # the team installed at the lower level and committed its lock file
+        installed = run(project, "make", "install")
+        assert installed.returncode == 0, installed.stdout + installed.stderr
+        commit_all(project, "lock")
+        extra = frozenset({"uv.lock"})
+    work = edit_like_a_team(project)
+    commit_all(project, "team edits")
+
+    step_up(project, high)
+    assert_stepped_up(project, work, high, extra=extra)
+    commit_all(project, f"level {high}")
+
+    for target in ("install", "lint", "test"):
+        result = run(project, "make", target)
+        assert result.returncode == 0, f"make {target}:\n{result.stdout}\n{result.stderr}"
+    committed = commit_with_hooks(project, "refreshed lock")  # clean again, ready for the next step-up
+    assert committed.returncode == 0, committed.stdout + committed.stderr
+    assert git(project, "status", "--porcelain") == ""
+
+
+# Both sides changed the same lines of a template-owned file: copier leaves inline conflict markers, and the
+# pre-commit conflict check of level 1 refuses them before a commit.
+
+CONFLICT_CHECK = "check-merge-conflict"
+
+
+def _line_both_change(low_project: Path, high_project: Path, path: str) -> int:
+    """Index of a line of `path` that the step-up rewrites (so an edit to it conflicts)."""
+    low = (low_project / path).read_text(encoding="utf-8").splitlines()
+    high = (high_project / path).read_text(encoding="utf-8").splitlines()
+    changed = [
+        i1 for tag, i1, _, _, _ in difflib.SequenceMatcher(None, low, high).get_opcodes() if tag == "replace"
+    ]
+    assert changed, f"the step-up does not rewrite any line of {path}"
+    return changed[0]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(HIGHEST < 1, reason="only level 0 is built")
+def test_conflict_markers_in_a_template_file_are_refused_by_the_hook(
+    generate: Generate, git_project: GitProject
+) -> None:
+    hooks = yaml.safe_load((ROOT / "template" / ".pre-commit-config.yaml").read_text(encoding="utf-8"))
+    assert CONFLICT_CHECK in [hook["id"] for repo in hooks["repos"] for hook in repo["hooks"]]
+    project = git_project(generate({**DEFAULT_STACK, "maturity_level": 0}))
+    reference = generate({**DEFAULT_STACK, "maturity_level": 1}, name="reference")
+    makefile = project / "Makefile"
+    lines = makefile.read_text(encoding="utf-8").splitlines(keepends=True)
+    index = _line_both_change(project, reference, "Makefile")
+    lines[index] = lines[index].rstrip("\n") + "  # the team's change\n"
+    makefile.write_text("".join(lines), encoding="utf-8")
+    work = edit_like_a_team(project)
+    commit_all(project, "team edits, one in the Makefile")
+
+    step_up(project, 1)
+
+    assert_team_work_kept(project, work)
+    assert conflicted(project, ["Makefile"]), "copier did not mark the conflict in the Makefile"
+    others = sorted(set(MANIFEST.files(full_answers(recorded(project)))) - {"Makefile"})
+    assert conflicted(project, others) == []
+    for command in (["uv", "sync"], ["uv", "run", "pre-commit", "install"]):  # `make install`, minus make
+        result = run(project, *command)
+        assert result.returncode == 0, result.stdout + result.stderr
+    head = git(project, "rev-parse", "HEAD")
+    git(project, "add", "-A")
+    check = run(project, "uv", "run", "pre-commit", "run", CONFLICT_CHECK, "--all-files")
+    assert check.returncode != 0, check.stdout
+    assert "Makefile:" in check.stdout, check.stdout
+    committed = commit_with_hooks(project, "level 1")
+    assert committed.returncode != 0
+    assert "Makefile:" in committed.stdout + committed.stderr
+    assert git(project, "rev-parse", "HEAD") == head
+
+
+@pytest.mark.skipif(HIGHEST < 1, reason="only level 0 is built")
+def test_a_deleted_piece_stays_deleted(generate: Generate, git_project: GitProject) -> None:
+    """docs/level-up.md's advice instead of a step down: delete a level's file in a commit, keep the level."""
+    answers = {**DEFAULT_STACK, "maturity_level": HIGHEST}
+    files = MANIFEST.files(full_answers(answers))
+    level_files = [
+        path
+        for c in MANIFEST.components
+        if c.level == HIGHEST and c.enabled(answers)
+        for path, owner in c.paths(full_answers(answers)["package_name"])
+        if owner == "template"
+    ]
+    project = git_project(generate(answers))
+    dropped = level_files[0]
+    git(project, "rm", "-q", dropped)
+    commit_all(project, f"we do not use {dropped}")
+
+    step_up(project, HIGHEST)
+
+    assert not (project / dropped).exists()
+    assert project_files(project) == set(files) - {dropped}
+    assert git(project, "status", "--porcelain") == ""
+
+
+def test_ownership_table_in_the_docs_is_current() -> None:
+    page = (ROOT / "docs" / "level-up.md").read_text(encoding="utf-8")
+    printed = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "render_ownership.py")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    start, end = "<!-- ownership:start -->\n", "\n<!-- ownership:end -->"
+    assert start in page and end in page, "docs/level-up.md lacks the ownership markers"
+    table = page.split(start, 1)[1].split(end, 1)[0]
+    assert table == printed.rstrip("\n"), "run: python scripts/render_ownership.py --write"
+    answers = full_answers({**DEFAULT_STACK, "maturity_level": HIGHEST})
+    for path in MANIFEST.files(answers):
+        assert f"`{path.replace(answers['package_name'], '<package>')}`" in table, path

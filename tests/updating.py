@@ -1,0 +1,258 @@
+"""Helpers for the step-up tests: a team's edits, the update itself, and what must hold after it.
+
+A team edits its own files between generation and a step-up (training code, the README above the marker
+line, a config value); after `copier update` those bytes must still be there, the project must hold exactly
+the manifest's files for its new level, and the recorded stack must be the one the team chose.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import copier
+import yaml
+from conftest import MANIFEST, ROOT, full_answers, git, project_files
+from ladder import ANSWERS_FILE, Manifest  # on sys.path through conftest
+
+README = "README.md"
+CONFLICT_MARKERS = ("<<<<<<<", ">>>>>>>")
+# The README line above which the team writes and below which `copier update` rewrites (from the template).
+README_MARKER = next(
+    line
+    for line in (ROOT / "template" / "README.md.jinja").read_text(encoding="utf-8").splitlines()
+    if line.startswith("<!-- mlops-ladder:")
+)
+TEAM_FUNCTION = '''
+
+def describe(metrics: dict[str, float]) -> str:
+    """The team's one-line summary of a run."""
+    return ", ".join(f"{name}={value:.3f}" for name, value in sorted(metrics.items()))
+'''
+TEAM_NOTES = "## Team notes\n\nRetrain every month; the churn data team owns the labels.\n\n"
+
+
+def _replace_first(path: Path, pattern: str, replace: Any) -> str:
+    """Rewrite the first line matching `pattern`; return the new line (the test fails if none matches)."""
+    text = path.read_text(encoding="utf-8")
+    match = re.search(pattern, text, flags=re.MULTILINE)
+    assert match, f"{path.name} has no line matching {pattern!r} to edit"
+    new_line = replace(match)
+    path.write_text(text[: match.start()] + new_line + text[match.end() :], encoding="utf-8")
+    return new_line
+
+
+@dataclass(frozen=True)
+class TeamWork:
+    """What the team wrote before a step-up: edited lines, and the bytes of every file the team owns."""
+
+    edited_lines: dict[str, list[str]]
+    user_files: dict[str, bytes]
+    readme_top: str
+    answers: dict[str, Any]
+
+
+def readme_top(project: Path) -> str:
+    """The README up to and including the marker line: the team's part."""
+    text = (project / README).read_text(encoding="utf-8")
+    index = text.index(README_MARKER)
+    return text[: index + len(README_MARKER)]
+
+
+def recorded(project: Path) -> dict[str, Any]:
+    return yaml.safe_load((project / ANSWERS_FILE).read_text(encoding="utf-8"))
+
+
+def edit_like_a_team(project: Path, manifest: Manifest = MANIFEST) -> TeamWork:
+    """Edit the training code (a new function, a changed print), the README above the marker and a config
+    value, as a team would between levels; return what must survive."""
+    answers = recorded(project)
+    package = full_answers(answers)["package_name"]
+    train = project / "src" / package / "train.py"
+    printed = _replace_first(
+        train, r'^\s*print\(f".*$', lambda m: m.group(0).replace('print(f"', 'print(f"[team] ', 1)
+    )
+    train.write_text(train.read_text(encoding="utf-8") + TEAM_FUNCTION, encoding="utf-8")
+    config = project / "config" / "train.toml"
+    setting = _replace_first(config, r"^(\w+) = (\d+)$", lambda m: f"{m.group(1)} = {int(m.group(2)) + 1}")
+    readme = project / README
+    text = readme.read_text(encoding="utf-8")
+    readme.write_text(text.replace(README_MARKER, TEAM_NOTES + README_MARKER), encoding="utf-8")
+    user_owned = [path for path, owner in manifest.files(full_answers(answers)).items() if owner == "user"]
+    return TeamWork(
+        edited_lines={
+            f"src/{package}/train.py": [printed, *TEAM_FUNCTION.strip().splitlines()],
+            "config/train.toml": [setting],
+            README: TEAM_NOTES.strip().splitlines(),
+        },
+        user_files={path: (project / path).read_bytes() for path in user_owned},
+        readme_top=readme_top(project),
+        answers=answers,
+    )
+
+
+def step_up(project: Path, level: int | None, vcs_ref: Any = copier.VcsRef.CURRENT) -> float:
+    """`copier update --trust --defaults [-d maturity_level=level]` through the API; its wall time."""
+    data = {} if level is None else {"maturity_level": level}
+    start = time.perf_counter()
+    copier.run_update(
+        project, data=data, overwrite=True, unsafe=True, defaults=True, vcs_ref=vcs_ref, quiet=True
+    )
+    return time.perf_counter() - start
+
+
+def copier_cli(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The copier command of this environment, run in the project as a user types it."""
+    command = Path(sys.executable).with_name("copier")
+    return subprocess.run([str(command), *args], cwd=project, capture_output=True, text=True, check=False)
+
+
+def conflicted(project: Path, paths: list[str]) -> list[str]:
+    """`path:line` of every conflict marker copier left in these files."""
+    return [
+        f"{path}:{number}"
+        for path in paths
+        if (project / path).is_file()
+        for number, line in enumerate((project / path).read_text(encoding="utf-8").splitlines(), 1)
+        if line.startswith(CONFLICT_MARKERS)
+    ]
+
+
+def unmerged(project: Path) -> list[str]:
+    """Paths git reports as unmerged (both sides changed them) after an update."""
+    status = git(project, "status", "--porcelain").splitlines()
+    return [line for line in status if line[:2] in {"DD", "AU", "UD", "UA", "DU", "AA", "UU"}]
+
+
+def assert_team_work_kept(project: Path, work: TeamWork, renamed: Mapping[str, str] | None = None) -> None:
+    """The team's files are byte-for-byte what it committed; its README part and edited lines are there."""
+    renamed = renamed or {}
+    for path, content in work.user_files.items():
+        now = renamed.get(path, path)
+        assert (project / now).is_file(), f"{now}: the team's file is gone"
+        assert (project / now).read_bytes() == content, f"{now}: the team's file changed"
+    assert readme_top(project) == work.readme_top, "README.md above the marker line changed"
+    for path, lines in work.edited_lines.items():
+        text = (project / path).read_text(encoding="utf-8").splitlines()
+        for line in lines:
+            assert line in text, f"{path}: the team's line {line!r} is gone"
+
+
+def assert_stepped_up(
+    project: Path,
+    work: TeamWork,
+    level: int,
+    manifest: Manifest = MANIFEST,
+    renamed: Mapping[str, str] | None = None,
+    extra: frozenset[str] = frozenset(),
+) -> None:
+    """Everything a team checks after `copier update -d maturity_level=level` (`extra`: the team's own
+    files beyond the manifest's, such as a committed uv.lock)."""
+    assert_team_work_kept(project, work, renamed)
+    answers = recorded(project)
+    assert answers["maturity_level"] == level
+    stack = {key: value for key, value in work.answers.items() if key not in {"maturity_level", "_commit"}}
+    assert {key: answers.get(key) for key in stack} == stack, "recorded answers other than the level changed"
+    expected = manifest.files(full_answers(answers))
+    assert project_files(project) == set(expected) | extra, "the files are not the manifest's for the level"
+    assert conflicted(project, sorted(expected)) == [], "conflict markers left after a step-up"
+    assert unmerged(project) == []
+
+
+def maturity_report(project: Path, script: str = ".mlops-ladder/maturity.py") -> str:
+    """What `make maturity` prints (the script it runs, with the interpreter a user has)."""
+    return subprocess.run(["python3", script], cwd=project, capture_output=True, text=True, check=True).stdout
+
+
+def assert_maturity_report(report: str, level: int, manifest: Manifest = MANIFEST) -> None:
+    """`make maturity` names the level and, while a higher one is built, the exact command to step up."""
+    assert f"maturity level {level} ({manifest.level_name(level)})" in report, report
+    command = f"copier update --trust --defaults -d maturity_level={level + 1}"
+    assert (command in report) is (level < manifest.highest_level), report
+
+
+def project_env() -> dict[str, str]:
+    """The environment a generated project's make targets run in: this venv's uv, offline trackers."""
+    env = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.update(UV_PYTHON_DOWNLOADS="never", WANDB_MODE="offline", WANDB_SILENT="true")
+    return env
+
+
+def run(project: Path, *command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        list(command), cwd=project, env=project_env(), capture_output=True, text=True, check=False
+    )
+
+
+def commit_with_hooks(project: Path, message: str) -> subprocess.CompletedProcess[str]:
+    """`git add -A && git commit` as the team does it: through the git hooks `make install` installed."""
+    identity = {
+        f"GIT_{who}_{what}": value
+        for who in ("AUTHOR", "COMMITTER")
+        for what, value in (("NAME", "team"), ("EMAIL", "team@example.com"))
+    }
+    git(project, "add", "-A")
+    return subprocess.run(
+        ["git", "commit", "-q", "-m", message],
+        cwd=project,
+        env={**project_env(), **identity},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def snapshot(project: Path) -> dict[str, bytes]:
+    """Every file of the project outside .git, by path: to prove a refused update touched nothing."""
+    return {path: (project / path).read_bytes() for path in sorted(project_files(project))}
+
+
+# A second template version: a new question with a default, a renamed template-owned file, and a renamed
+# user-owned file whose content a `_migrations` entry carries over to the new name.
+V2 = "v2.0.0"
+NEW_QUESTION = ("license", "MIT")
+RENAMES = {
+    ".mlops-ladder/maturity.py": ".mlops-ladder/status.py",
+    "tests/test_train.py": "tests/test_training.py",
+}
+V2_COPIER_YML = f"""
+{NEW_QUESTION[0]}:
+  type: str
+  help: License of the project (added in {V2})
+  default: {NEW_QUESTION[1]}
+
+# Copier deletes a file the new version no longer renders, edited or not: a renamed file the team owns is
+# carried over from the team's last commit once the update has run (the `after` stage, the default).
+_migrations:
+  - version: {V2}
+    command: >-
+      if git cat-file -e HEAD:tests/test_train.py 2>/dev/null;
+      then git show HEAD:tests/test_train.py > tests/test_training.py && rm -f tests/test_train.py; fi
+"""
+
+
+def release_v2(repo: Path) -> None:
+    """Commit and tag the second version in a clone of the template repo."""
+    for old, new in RENAMES.items():
+        source = next(p for p in (repo / "template" / old, repo / "template" / f"{old}.jinja") if p.exists())
+        git(repo, "mv", str(source), str(source).replace(old, new))
+    for relative in filter(None, git(repo, "ls-files").splitlines()):
+        path = repo / relative
+        if relative.startswith(("template/", "stacks/")) or relative == "components.yml":
+            text = path.read_text(encoding="utf-8")
+            for old, new in RENAMES.items():
+                text = text.replace(old, new)
+            path.write_text(text, encoding="utf-8")
+    with (repo / "copier.yml").open("a", encoding="utf-8") as config:
+        config.write(V2_COPIER_YML)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", f"{V2}: a new question, two renamed files")
+    git(repo, "tag", V2)
