@@ -7,8 +7,8 @@ but the lock file `make install` writes. `make maturity` names the level and the
 Many combinations render the same project apart from the files that record their answers (below level 2
 the platform changes nothing; at level 0 neither does the rest of the stack), so the make targets run once
 per distinct project: each test takes the combinations the manifest predicts to be one project (a level and
-the stack answers that level uses), groups them by a hash of the rendered tree without .copier-answers.yml
-and .mlops-ladder/maturity.py, and runs the targets once per group it finds. A wrong prediction costs a
+the stack answers that level uses), groups them by a hash of the rendered tree without the files that only
+record answers (ANSWERS_ONLY), and runs the targets once per group it finds. A wrong prediction costs a
 run, never a combination. (One test per predicted project rather than per combination: pytest-xdist's
 loadgroup cannot keep combinations together under pytest 9.2, and these tests must not wait on each other.)
 uv and pre-commit use their default shared caches, so a dependency is downloaded once for all projects.
@@ -28,7 +28,8 @@ from typing import Any
 import pytest
 from conftest import MANIFEST, Render, all_answers, answers_id, commit_all, git
 
-ANSWERS_ONLY = {".copier-answers.yml", ".mlops-ladder/maturity.py"}
+# Files that only record the answers (the stack a level does not use yet included); no make target reads them.
+ANSWERS_ONLY = {".copier-answers.yml", ".mlops-ladder/maturity.py", "catalog-info.yaml"}
 LINT_FROM_LEVEL = next(c.level for c in MANIFEST.components if c.name == "lint_precommit")
 BIN = Path(sys.executable).parent
 MAKE_TIMEOUT = 1800  # the first MLflow install downloads ~850 MB
@@ -119,6 +120,14 @@ def test_make_targets_pass(
         elif leftovers := [line for line in untracked if line != "?? uv.lock"]:
             failures.append(f"{names}: the make targets left files for git to track: {leftovers}")
     assert not failures, "\n\n".join(failures)
+
+
+@pytest.mark.parametrize("combinations", [pytest.param(c, id=f"level-{p}") for p, c in PREDICTED.items()])
+def test_predicted_projects_render_alike(render: Render, combinations: list[dict[str, Any]]) -> None:
+    """Keeps the slow tests at one make run per project: a new file that records the stack at a level that
+    does not use it belongs in ANSWERS_ONLY, or every combination installs and trains on its own."""
+    trees = {tree_hash(render(answers)) for answers in combinations}
+    assert len(trees) == 1, f"{len(trees)} distinct projects for {[answers_id(a) for a in combinations]}"
 
 
 @pytest.mark.parametrize("answers", COMBINATIONS)
