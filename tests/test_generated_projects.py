@@ -5,20 +5,18 @@ that adds it), `make test`, `make train` and `make monitor` pass, and the runs l
 but the lock file `make install` writes. `make maturity` names the level and the command that steps up.
 
 Many combinations render the same project apart from the files that record their answers (below level 2
-the platform changes nothing; at level 0 neither does the rest of the stack). The make targets therefore run
-once per distinct project: combinations are grouped by a hash of the rendered tree without
-.copier-answers.yml and .mlops-ladder/maturity.py, and each combination's test checks its group's run.
-xdist workers share the runs through a directory and a lock per group; `--dist loadgroup` sends all the
-combinations of the project the manifest predicts (the level and the stack answers it uses) to one worker, so
-workers do not wait on each other's runs.
+the platform changes nothing; at level 0 neither does the rest of the stack), so the make targets run once
+per distinct project: each test takes the combinations the manifest predicts to be one project (a level and
+the stack answers that level uses), groups them by a hash of the rendered tree without the files that only
+record answers (ANSWERS_ONLY), and runs the targets once per group it finds. A wrong prediction costs a
+run, never a combination. (One test per predicted project rather than per combination: pytest-xdist's
+loadgroup cannot keep combinations together under pytest 9.2, and these tests must not wait on each other.)
 uv and pre-commit use their default shared caches, so a dependency is downloaded once for all projects.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
-import json
 import os
 import shutil
 import subprocess
@@ -30,7 +28,8 @@ from typing import Any
 import pytest
 from conftest import MANIFEST, Render, all_answers, answers_id, commit_all, git
 
-ANSWERS_ONLY = {".copier-answers.yml", ".mlops-ladder/maturity.py"}
+# Files that only record the answers (the stack a level does not use yet included); no make target reads them.
+ANSWERS_ONLY = {".copier-answers.yml", ".mlops-ladder/maturity.py", "catalog-info.yaml"}
 LINT_FROM_LEVEL = next(c.level for c in MANIFEST.components if c.name == "lint_precommit")
 BIN = Path(sys.executable).parent
 MAKE_TIMEOUT = 1800  # the first MLflow install downloads ~850 MB
@@ -44,11 +43,9 @@ def predicted_project(answers: dict[str, Any]) -> str:
 
 
 COMBINATIONS = [pytest.param(a, id=answers_id(a)) for a in all_answers()]
-# With --dist loadgroup (pyproject's addopts) one worker gets all combinations of a predicted project.
-GROUPED = [
-    pytest.param(a, id=answers_id(a), marks=pytest.mark.xdist_group(f"project-{predicted_project(a)}"))
-    for a in all_answers()
-]
+PREDICTED: dict[str, list[dict[str, Any]]] = {}
+for _answers in all_answers():
+    PREDICTED.setdefault(predicted_project(_answers), []).append(_answers)
 
 
 def tree_hash(project: Path) -> str:
@@ -71,7 +68,8 @@ def targets(level: int) -> list[str]:
     return ["install", *(["lint"] if level >= LINT_FROM_LEVEL else []), "test", "train", "monitor"]
 
 
-def run_targets(project: Path, level: int) -> dict[str, Any]:
+def run_targets(project: Path, level: int) -> tuple[list[dict[str, Any]], list[str]]:
+    """Each target's seconds, return code and output tail (up to the first failure); then `git status`."""
     steps = []
     for target in targets(level):
         start = time.monotonic()
@@ -84,61 +82,52 @@ def run_targets(project: Path, level: int) -> dict[str, Any]:
             text=True,
             timeout=MAKE_TIMEOUT,
         )
-        output = (result.stdout + result.stderr)[-4000:]
-        steps.append({"target": target, "seconds": round(time.monotonic() - start, 1), "output": output})
-        steps[-1]["returncode"] = result.returncode
+        seconds, output = round(time.monotonic() - start, 1), (result.stdout + result.stderr)[-4000:]
+        steps.append({"target": target, "seconds": seconds, "code": result.returncode, "output": output})
         if result.returncode != 0:
             break
     status = subprocess.run(
         ["git", "status", "--porcelain"], cwd=project, capture_output=True, text=True, check=True
     )
-    return {"steps": steps, "untracked": status.stdout.splitlines()}
-
-
-@pytest.fixture(scope="session")
-def runs_dir(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
-    """A directory every xdist worker of this session shares."""
-    base = tmp_path_factory.getbasetemp()
-    shared = base if worker_id == "master" else base.parent
-    directory = shared / "project-runs"
-    directory.mkdir(exist_ok=True)
-    return directory
-
-
-def project_run(render: Render, runs_dir: Path, answers: dict[str, Any]) -> dict[str, Any]:
-    """The make run of this combination's project: done here unless a test already did it."""
-    source = render(answers)
-    digest = tree_hash(source)
-    outcome_file = runs_dir / f"{digest}.json"
-    with (runs_dir / f"{digest}.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if outcome_file.exists():
-            return json.loads(outcome_file.read_text())
-        project = runs_dir / digest
-        shutil.copytree(source, project)
-        git(project, "init", "-q", "-b", "main")
-        commit_all(project, "generated by mlops-ladder")
-        outcome = {"ran_for": answers_id(answers), "project": str(project)}
-        outcome.update(run_targets(project, answers["maturity_level"]))
-        outcome_file.write_text(json.dumps(outcome))
-        return outcome
+    return steps, status.stdout.splitlines()
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("answers", GROUPED)
+@pytest.mark.parametrize("combinations", [pytest.param(c, id=f"level-{p}") for p, c in PREDICTED.items()])
 def test_make_targets_pass(
-    render: Render, runs_dir: Path, answers: dict[str, Any], record_property: Any
+    render: Render, tmp_path: Path, combinations: list[dict[str, Any]], record_property: Any
 ) -> None:
-    outcome = project_run(render, runs_dir, answers)
-    ran = [step["target"] for step in outcome["steps"]]
-    timings = ", ".join(f"{step['target']} {step['seconds']}s" for step in outcome["steps"])
-    shared = "" if outcome["ran_for"] == answers_id(answers) else f" (same project as {outcome['ran_for']})"
-    record_property("timings", timings + shared)
-    print(f"{answers_id(answers)}: {timings}{shared}")
-    failed = [step for step in outcome["steps"] if step["returncode"] != 0]
-    assert not failed, f"make {failed[0]['target']} failed in {outcome['project']}:\n{failed[0]['output']}"
-    assert ran == targets(answers["maturity_level"])
-    assert [line for line in outcome["untracked"] if line != "?? uv.lock"] == [], "left for git to track"
+    projects: dict[str, list[dict[str, Any]]] = {}
+    for answers in combinations:
+        projects.setdefault(tree_hash(render(answers)), []).append(answers)
+    failures = []
+    for digest, same in projects.items():
+        project = tmp_path / digest
+        shutil.copytree(render(same[0]), project)
+        git(project, "init", "-q", "-b", "main")
+        commit_all(project, "generated by mlops-ladder")
+        level = same[0]["maturity_level"]
+        steps, untracked = run_targets(project, level)
+        names = f"{len(same)} combinations: {', '.join(answers_id(a) for a in same)}"
+        timings = ", ".join(f"{step['target']} {step['seconds']}s" for step in steps)
+        record_property("timings", f"{timings} ({names})")
+        print(f"{timings} ({names})")
+        failed = [step for step in steps if step["code"] != 0]
+        if failed:
+            failures.append(
+                f"{names}\nmake {failed[0]['target']} failed in {project}:\n{failed[0]['output']}"
+            )
+        elif leftovers := [line for line in untracked if line != "?? uv.lock"]:
+            failures.append(f"{names}: the make targets left files for git to track: {leftovers}")
+    assert not failures, "\n\n".join(failures)
+
+
+@pytest.mark.parametrize("combinations", [pytest.param(c, id=f"level-{p}") for p, c in PREDICTED.items()])
+def test_predicted_projects_render_alike(render: Render, combinations: list[dict[str, Any]]) -> None:
+    """Keeps the slow tests at one make run per project: a new file that records the stack at a level that
+    does not use it belongs in ANSWERS_ONLY, or every combination installs and trains on its own."""
+    trees = {tree_hash(render(answers)) for answers in combinations}
+    assert len(trees) == 1, f"{len(trees)} distinct projects for {[answers_id(a) for a in combinations]}"
 
 
 @pytest.mark.parametrize("answers", COMBINATIONS)
