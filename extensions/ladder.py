@@ -194,10 +194,6 @@ class LadderExtension(Extension):
             return recorded_answers(conf.get("dst_path", "."))
 
         @pass_context
-        def ladder_recorded(context: Context, key: str, default: Any = None) -> Any:
-            return recorded(context).get(key, default)
-
-        @pass_context
         def ladder_level_refusal(context: Context, requested: Any) -> str:
             """The validator of maturity_level: why this project cannot go there, or ""."""
             return level_refusal(int(requested), int(recorded(context).get("maturity_level", 0)), manifest)
@@ -229,7 +225,6 @@ class LadderExtension(Extension):
         environment.globals.update(
             ladder_exclude=ladder_exclude,
             ladder_manifest_json=ladder_manifest_json,
-            ladder_recorded=ladder_recorded,
             ladder_level_refusal=ladder_level_refusal,
             ladder_update_banner=ladder_update_banner,
             ladder_highest_level=manifest.highest_level,

@@ -62,6 +62,16 @@ STEP_UPS = [(low, high) for low in LEVELS for high in LEVELS if low < high]
 EVERY_STACK = all_answers([0]) if HIGHEST > 0 else []
 
 
+def _edit_then_step_up(project: Path, level: int, record_property: RecordProperty) -> None:
+    """Edit like a team, commit, step up to `level`; the edits survive and the level's files are there."""
+    work = edit_like_a_team(project)
+    commit_all(project, "team edits")
+    seconds = step_up(project, level)
+    record_property("update_seconds", round(seconds, 2))
+    assert_stepped_up(project, work, level)
+    assert_maturity_report(maturity_report(project), level)
+
+
 def _pair_id(pair: tuple[int, int]) -> str:
     return f"{pair[0]}-to-{pair[1]}"
 
@@ -70,30 +80,14 @@ def _pair_id(pair: tuple[int, int]) -> str:
 def test_step_up_keeps_the_team_work(
     generate: Generate, git_project: GitProject, record_property: RecordProperty, low: int, high: int
 ) -> None:
-    project = git_project(generate({**DEFAULT_STACK, "maturity_level": low}))
-    work = edit_like_a_team(project)
-    commit_all(project, "team edits")
-
-    seconds = step_up(project, high)
-
-    record_property("update_seconds", round(seconds, 2))
-    assert_stepped_up(project, work, high)
-    assert_maturity_report(maturity_report(project), high)
+    _edit_then_step_up(git_project(generate({**DEFAULT_STACK, "maturity_level": low})), high, record_property)
 
 
 @pytest.mark.parametrize("stack", EVERY_STACK, ids=map(answers_id, EVERY_STACK))
 def test_step_up_to_the_highest_level_on_every_stack(
     generate: Generate, git_project: GitProject, record_property: RecordProperty, stack: dict
 ) -> None:
-    project = git_project(generate(stack))
-    work = edit_like_a_team(project)
-    commit_all(project, "team edits")
-
-    seconds = step_up(project, HIGHEST)
-
-    record_property("update_seconds", round(seconds, 2))
-    assert_stepped_up(project, work, HIGHEST)
-    assert_maturity_report(maturity_report(project), HIGHEST)
+    _edit_then_step_up(git_project(generate(stack)), HIGHEST, record_property)
 
 
 @pytest.mark.skipif(HIGHEST < 1, reason="only level 0 is built")
