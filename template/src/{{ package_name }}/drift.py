@@ -200,11 +200,12 @@ def render_html(report: dict[str, Any], reference: pd.DataFrame, current: pd.Dat
         else f"no drift in {summary['features']} features"
     )
     rows = "\n".join(
-        "<tr{cls}><td>{name}</td><td>{psi:.3f}</td><td>{ks:.3f}</td><td>{p:.2e}</td>"
+        "<tr{cls}><td>{name}</td><td>{psi:.3f}</td><td>{psi_p:.2e}</td><td>{ks:.3f}</td><td>{p:.2e}</td>"
         "<td>{rm:.4g}</td><td>{cm:.4g}</td><td>{flag}</td></tr>".format(
             cls=' class="drift"' if m["drifted"] else "",
             name=html.escape(name),
             psi=m["psi"],
+            psi_p=m["psi_pvalue"],
             ks=m["ks_statistic"],
             p=m["ks_pvalue"],
             rm=m["reference_mean"],
@@ -235,10 +236,11 @@ figure {{ display: inline-block; margin: 0.3em; }}
 <h1>Drift report: {verdict}</h1>
 <p>{summary["current_rows"]} current rows against {summary["reference_rows"]} reference rows,
 {summary["created_at"]}.
-A feature drifts when its PSI reaches {summary["psi_threshold"]} (and its {summary["bins"]} bins differ
-significantly) or its KS test's p-value falls below {summary["per_test_pvalue"]:.2e}
-({summary["ks_pvalue"]} shared by the tests of all features).</p>
-<table><tr><th>feature</th><th>PSI</th><th>KS statistic</th><th>KS p-value</th>
+A feature drifts when its PSI reaches {summary["psi_threshold"]} and the chi-square test of its
+{summary["bins"]} bins agrees (bins p-value below {summary["per_test_pvalue"]:.2e}), or when its KS test's
+p-value falls below {summary["per_test_pvalue"]:.2e}: {summary["ks_pvalue"]} shared by the two tests of
+every feature, so that a batch like the reference is flagged by chance at most that often.</p>
+<table><tr><th>feature</th><th>PSI</th><th>bins p-value</th><th>KS statistic</th><th>KS p-value</th>
 <th>reference mean</th><th>current mean</th><th>drift</th></tr>
 {rows}
 </table>
