@@ -8,17 +8,17 @@ For every numeric feature the report gives two measures of the batch against the
 - the two-sample Kolmogorov-Smirnov test, whose p-value says how likely a difference this large is when
   both come from the same distribution.
 
-A feature drifts when its PSI reaches `psi_threshold` or its KS p-value falls below the per-test level
-(config/pipeline.toml `[drift]`). Two corrections keep a batch from the training distribution from being
-flagged by chance, which without them happens to most batches of a hundred rows:
+A feature drifts when its PSI reaches `psi_threshold` or its KS p-value falls below `ks_pvalue`
+(config/pipeline.toml `[drift]`), with two corrections that keep a batch from the training distribution
+from being flagged by chance, which without them happens to most batches of a hundred rows:
 
 - Bonferroni: with F features, each of the 2F tests (a KS test and a chi-square test of the PSI bins per
   feature) runs at `ks_pvalue / (2F)`, so that a batch from the training distribution has ANY feature
   flagged with probability at most `ks_pvalue`;
 - PSI counts only when it is not sampling noise: small batches reach PSI 0.2 by chance (about one feature
   in twenty at 114 rows against 455), so a PSI at or above the threshold flags a feature only when the
-  chi-square test of the same bin counts is significant at that level too. For batches of thousands of
-  rows that test always passes for PSI >= 0.2, and the rule is the plain PSI threshold.
+  chi-square test of the same bin counts is significant at that level too. For batches of a thousand
+  rows and more that test passes whenever PSI reaches 0.2, and the rule is the plain PSI threshold.
 
 `python -m <package>.drift REFERENCE.csv CURRENT.csv` writes reports/drift.json and reports/drift.html.
 """
