@@ -1,7 +1,7 @@
 """The generated project's own interface works, as its team would use it.
 
 For every combination of the built levels, in a fresh git repo: `make install`, `make lint` (from the level
-that adds it), `make test`, `make train` and `make monitor` pass, and the runs leave nothing for git to track
+that adds it), `make test`, `make train`, `make pipeline` (from level 2) and `make monitor` pass, and the runs leave nothing for git to track
 but the lock file `make install` writes. `make maturity` names the level and the command that steps up.
 
 Many combinations render the same project apart from the files that record their answers (below level 2
@@ -31,6 +31,7 @@ from conftest import MANIFEST, Render, all_answers, answers_id, commit_all, git
 # Files that only record the answers (the stack a level does not use yet included); no make target reads them.
 ANSWERS_ONLY = {".copier-answers.yml", ".mlops-ladder/maturity.py", "catalog-info.yaml"}
 LINT_FROM_LEVEL = next(c.level for c in MANIFEST.components if c.name == "lint_precommit")
+PIPELINE_FROM_LEVEL = next(c.level for c in MANIFEST.components if c.name == "training_pipeline")
 BIN = Path(sys.executable).parent
 MAKE_TIMEOUT = 1800  # the first MLflow install downloads ~850 MB
 
@@ -65,7 +66,9 @@ def make_env() -> dict[str, str]:
 
 
 def targets(level: int) -> list[str]:
-    return ["install", *(["lint"] if level >= LINT_FROM_LEVEL else []), "test", "train", "monitor"]
+    lint = ["lint"] if level >= LINT_FROM_LEVEL else []
+    pipeline = ["pipeline"] if level >= PIPELINE_FROM_LEVEL else []
+    return ["install", *lint, "test", "train", *pipeline, "monitor"]
 
 
 def run_targets(project: Path, level: int) -> tuple[list[dict[str, Any]], list[str]]:

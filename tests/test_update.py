@@ -271,8 +271,15 @@ def test_scheduled_job_checks_for_a_newer_template(generate: Generate, ci: str) 
 # The project's own checks after a step-up (slow: they install the project's dependencies).
 
 LAST_STACK = EVERY_STACK[-1] if EVERY_STACK else {}
+# From this level the project has `make pipeline`, and a stepped-up project must run it like a new one.
+PIPELINE_LEVEL = next(c.level for c in MANIFEST.components if c.name == "training_pipeline")
 CHECKED = [
     pytest.param(DEFAULT_STACK, 0, 1, True, id="default-0-to-1-locked-at-0"),
+    *(
+        [pytest.param(DEFAULT_STACK, HIGHEST - 1, HIGHEST, True, id=f"default-{HIGHEST - 1}-to-{HIGHEST}-locked")]
+        if HIGHEST > 1
+        else []
+    ),
     pytest.param(DEFAULT_STACK, 0, HIGHEST, False, id=f"default-0-to-{HIGHEST}"),
     pytest.param(
         LAST_STACK, 0, HIGHEST, False, id=f"{answers_id(LAST_STACK) if LAST_STACK else 'none'}-to-{HIGHEST}"
@@ -305,7 +312,7 @@ def test_project_checks_pass_after_a_step_up(
     assert_stepped_up(project, work, high, extra=extra)
     commit_all(project, f"level {high}")
 
-    for target in ("install", "lint", "test"):
+    for target in ("install", "lint", "test", *(["pipeline"] if high >= PIPELINE_LEVEL else [])):
         result = run(project, "make", target)
         assert result.returncode == 0, f"make {target}:\n{result.stdout}\n{result.stderr}"
     committed = commit_with_hooks(project, "refreshed lock")  # clean again, ready for the next step-up

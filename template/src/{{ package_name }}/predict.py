@@ -13,13 +13,13 @@ import pandas as pd
 
 from .config import load_config
 from .data import ID, TARGET, split
-from .lifecycle import MODEL_FILE, load_model, model_version, training_data
+from .lifecycle import MODEL_FILE, load_model, model_inputs, model_version, source_data
 
 
 def predict(batch: pd.DataFrame, model_path: Path = MODEL_FILE) -> pd.DataFrame:
     """Predictions for every row of a batch: id, prediction, probability, model_version."""
     model = load_model(model_path)
-    features = batch.drop(columns=[ID, TARGET], errors="ignore")
+    features = model_inputs(batch, model)
     return pd.DataFrame(
         {
             ID: batch[ID].to_numpy(),
@@ -36,7 +36,7 @@ def simulate_traffic(out_dir: Path) -> tuple[Path, Path]:
     The rows are the ones training held out, so the model has never seen them.
     """
     config = load_config("train")
-    _, held_out = split(training_data(), float(config["data"]["test_size"]), int(config["seed"]))
+    _, held_out = split(source_data(), float(config["data"]["test_size"]), int(config["seed"]))
     out_dir.mkdir(parents=True, exist_ok=True)
     batch, labels = out_dir / "batch.csv", out_dir / "labels.csv"
     held_out.drop(columns=[TARGET]).to_csv(batch, index=False)
