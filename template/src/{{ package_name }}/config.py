@@ -20,3 +20,13 @@ def load_config(name: str = "train") -> dict[str, Any]:
     """Read config/<name>.toml."""
     with (CONFIG_DIR / f"{name}.toml").open("rb") as handle:
         return tomllib.load(handle)
+
+
+def platform_settings() -> dict[str, str]:
+    """The cloud pipeline settings: config/pipeline.toml [platform], each key overridden by PIPELINE_<KEY>.
+
+    For example PIPELINE_IMAGE=<registry>/<image>:<tag> points the pipeline at a freshly built step image
+    without editing the file. Keys: region, bucket, role, image (and project on Vertex AI).
+    """
+    table = load_config("pipeline").get("platform", {})
+    return {key: os.environ.get(f"PIPELINE_{key.upper()}", str(value)) for key, value in table.items()}
