@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import copier
+import jsonschema
 import pytest
 import yaml
 from conftest import MANIFEST, TEMPLATE_VERSION, Generate, all_answers, answers_id, full_answers, git
 from copier.errors import UnsafeTemplateError
-from jinja2 import Environment, nodes
+from jinja2 import StrictUndefined, meta, nodes
+from jinja2.sandbox import SandboxedEnvironment
 from plumbum import local
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,6 +54,38 @@ def run_cli(*args: str, env: Mapping[str, str] | None = None) -> subprocess.Comp
     return subprocess.run(
         [COPIER_CLI, *args], capture_output=True, text=True, env={**os.environ, **(env or {})}, check=False
     )
+
+
+# copier.yml's Jinja as copier renders it (its filters, e.g. regex_search); an answer a template reads but
+# is not given fails loudly instead of rendering empty.
+JINJA = SandboxedEnvironment(extensions=["jinja2_ansible_filters.AnsibleCoreFiltersExtension"],
+                             undefined=StrictUndefined)
+
+
+def render(template: Any, **context: Any) -> str:
+    return JINJA.from_string(str(template)).render(**context).strip()
+
+
+def referenced(template: Any) -> set[str]:
+    """The answers a Jinja template in copier.yml reads."""
+    return meta.find_undeclared_variables(JINJA.parse(template)) if isinstance(template, str) else set()
+
+
+# Questions copier asks only for some answers (`when:`), the question their `when` reads, and its choices.
+CONDITIONAL = {name: spec for name, spec in QUESTIONS.items() if "when" in spec}
+(SWITCH,) = set().union(*(referenced(spec["when"]) for spec in CONDITIONAL.values()))
+SWITCH_VALUES = list(choices(SWITCH).values())
+# Where the cloud answers land in a level-2 project's config/pipeline.toml ([platform]; LEVEL2-CONTRACT).
+PIPELINE_KEYS = {"cloud_region": "region", "artifact_bucket": "bucket", "pipeline_role": "role",
+                 "gcp_project": "project"}
+
+
+def shown_on(question: str) -> list[str]:
+    """The choices of SWITCH for which copier asks the question (its `when` renders true)."""
+    if question not in CONDITIONAL:
+        return SWITCH_VALUES
+    return [value for value in SWITCH_VALUES
+            if yaml.safe_load(render(CONDITIONAL[question]["when"], **{SWITCH: value})) is True]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -137,6 +174,10 @@ def test_preset_answers_questions_with_valid_choices(preset: Path) -> None:
     for question, value in data.items():
         if "choices" in QUESTIONS[question]:
             assert value in choices(question).values(), (question, value)
+        # copier would not ask (and would drop) a cloud setting of another platform than the pinned one
+        assert data[SWITCH] in shown_on(question), f"{question} is not asked for {SWITCH} {data[SWITCH]}"
+        if uses_regex(question):
+            assert copier_accepts(question, data[SWITCH], str(value)), (question, value)
 
 
 @pytest.mark.parametrize("preset", PRESETS, ids=lambda path: path.name)
@@ -144,12 +185,15 @@ def test_preset_generates_its_pinned_stack(template_repo: Path, tmp_path: Path, 
     data = yaml.safe_load(preset.read_text(encoding="utf-8"))
     project = tmp_path / "acme-churn"
     result = run_cli("copy", "--trust", "--defaults", "--quiet", "--data-file", str(preset),
-                     "-d", "project_name=acme-churn", "-d", "maturity_level=1",
+                     "-d", "project_name=acme-churn", "-d", "maturity_level=2",
                      str(template_repo), str(project))
     assert result.returncode == 0, result.stderr
     answers = recorded(project)
     assert {key: answers[key] for key in data} == data
     check_carries(catalog_info(project), answers)
+    pipeline = tomllib.loads((project / "config" / "pipeline.toml").read_text(encoding="utf-8"))
+    for question in set(data) & set(CONDITIONAL):
+        assert pipeline["platform"][PIPELINE_KEYS[question]] == data[question], question
 
 
 def test_cli_data_overrides_the_preset(template_repo: Path, tmp_path: Path) -> None:
@@ -233,9 +277,30 @@ def test_settings_trust_prefix_of_a_local_path(
 # The Backstage Software Template
 
 
-def parameters() -> dict[str, dict[str, Any]]:
-    pages = BACKSTAGE["spec"]["parameters"]
-    return {name: spec for page in pages for name, spec in page["properties"].items()}
+def pages() -> list[dict[str, Any]]:
+    return BACKSTAGE["spec"]["parameters"]
+
+
+def form_fields(answers: Mapping[str, Any]) -> tuple[dict[str, dict[str, Any]], set[str]]:
+    """The fields the form shows once these answers are chosen, and the required ones: each page's own
+    properties, plus those of the `dependencies` branch (`oneOf`) that the answer to its key selects."""
+    fields: dict[str, dict[str, Any]] = {}
+    required: set[str] = set()
+    for page in pages():
+        fields.update(page["properties"])
+        required.update(page.get("required", []))
+        for key, dependency in page.get("dependencies", {}).items():
+            branches = [branch for branch in dependency["oneOf"]
+                        if answers.get(key) in branch["properties"][key]["enum"]]
+            assert len(branches) == 1, f"{key}={answers.get(key)!r} selects {len(branches)} branches"
+            fields.update({name: spec for name, spec in branches[0]["properties"].items() if name != key})
+            required.update(branches[0].get("required", []))
+    return fields, required
+
+
+def field_names() -> set[str]:
+    """Every field of the form, whichever branch shows it."""
+    return {name for value in SWITCH_VALUES for name in form_fields({SWITCH: value})[0]}
 
 
 def copier_step() -> dict[str, Any]:
@@ -243,17 +308,35 @@ def copier_step() -> dict[str, Any]:
     return step
 
 
-def validator_regex(question: str) -> str | None:
-    """The regex a copier validator passes to `regex_search`, as Jinja reads the string."""
+def uses_regex(question: str) -> bool:
+    """Whether the question's copier validator checks the answer with `regex_search`."""
     if "validator" not in QUESTIONS[question]:
-        return None
-    tree = Environment().parse(QUESTIONS[question]["validator"])
-    calls = [f for f in tree.find_all(nodes.Filter) if f.name == "regex_search"]
-    if not calls:
-        return None
-    (pattern,) = calls[0].args
-    assert isinstance(pattern, nodes.Const)
-    return str(pattern.value)
+        return False
+    tree = JINJA.parse(QUESTIONS[question]["validator"])
+    return any(f.name == "regex_search" for f in tree.find_all(nodes.Filter))
+
+
+def copier_accepts(question: str, switch: str, value: str) -> bool:
+    """Copier's own validator of the question, rendered with this answer on this platform."""
+    return render(QUESTIONS[question]["validator"], **{SWITCH: switch, question: value}) == ""
+
+
+def form_submission(switch: str, **chosen: Any) -> dict[str, Any]:
+    """What the form submits: the defaults of the fields it shows, the chosen answers, and what a user types
+    into the fields that have no default."""
+    fields, _ = form_fields({SWITCH: switch})
+    form = {name: spec["default"] for name, spec in fields.items() if "default" in spec}
+    repo = "github.com?owner=acme&repo=acme-churn"  # what Backstage's pickers (RepoUrlPicker) submit
+    pickers = {name: repo for name, spec in fields.items() if "ui:field" in spec}
+    return {**form, **pickers, SWITCH: switch, **chosen, **TYPED.get(switch, {})}
+
+
+def check_form_accepts(form: Mapping[str, Any]) -> None:
+    """Every page validates the submission as the form does: JSON Schema draft 7 (newer drafts ignore
+    `dependencies`)."""
+    for page in pages():
+        schema = {key: page[key] for key in ("properties", "required", "dependencies") if key in page}
+        jsonschema.Draft7Validator({"type": "object", **schema}).validate(dict(form))
 
 
 def test_backstage_template_is_a_scaffolder_template() -> None:
@@ -265,36 +348,110 @@ def test_backstage_template_is_a_scaffolder_template() -> None:
     assert len(ids) == len(set(ids))
     text = (ROOT / "backstage" / "template.yaml").read_text(encoding="utf-8")
     assert set(re.findall(r"steps\['([^']+)'\]", text)) <= set(ids)
-    assert set(re.findall(r"parameters\.(\w+)", text)) <= set(parameters())
+    assert set(re.findall(r"parameters\.(\w+)", text)) <= field_names()
 
 
-def test_backstage_form_mirrors_copier_questions() -> None:
-    params = parameters()
-    assert set(QUESTIONS) <= set(params), f"missing in the form: {sorted(set(QUESTIONS) - set(params))}"
-    required = {name for page in BACKSTAGE["spec"]["parameters"] for name in page.get("required", [])}
-    assert set(QUESTIONS) <= required
+def test_conditional_questions_depend_on_one_stack_question() -> None:
+    """What the form's single `dependencies` key mirrors: every `when` reads the same question."""
+    assert CONDITIONAL, "copier.yml asks no question conditionally"
+    assert SWITCH in MANIFEST.stack
+    for name in CONDITIONAL:
+        assert 0 < len(shown_on(name)) < len(SWITCH_VALUES), (name, shown_on(name))
+
+
+def check_field(name: str, param: Mapping[str, Any], context: Mapping[str, Any]) -> None:
+    """The form field mirrors the question as copier asks it in this context (help and default rendered)."""
+    question = QUESTIONS[name]
     types = {"str": "string", "int": "integer", "bool": "boolean"}
-    for name, question in QUESTIONS.items():
-        param = params[name]
-        assert param["type"] == types[question["type"]], name
-        assert param["default"] == question["default"], name
-        assert param.get("description") == question.get("help"), name
-        if "choices" in question:
-            offered = {label: value for label, value in choices(name).items()
-                       if name != "maturity_level" or value <= MANIFEST.highest_level}
-            assert param["enum"] == list(offered.values()), name
-            if "enumNames" in param:
-                assert param["enumNames"] == list(offered), name
+    assert param["type"] == types[question["type"]], name
+    help_text = render(question["help"], **context) if "help" in question else None
+    default = question.get("default")
+    others = referenced(default) - set(context)
+    if others:  # copier derives it from other answers: no default in a form, its description names copier's
+        assert "default" not in param, name
+        derived = render(default, **context, **{other: f"<{other}>" for other in others})
+        assert param["description"].startswith(f"{help_text}; "), name
+        assert param["description"].endswith(f"copier's default is {derived}"), (name, derived)
+    else:
+        assert param["default"] == (render(default, **context) if isinstance(default, str) else default), name
+        assert param.get("description") == help_text, name
+    if "choices" in question:
+        offered = {label: value for label, value in choices(name).items()
+                   if name != "maturity_level" or value <= MANIFEST.highest_level}
+        assert param["enum"] == list(offered.values()), name
+        if "enumNames" in param:
+            assert param["enumNames"] == list(offered), name
 
 
-@pytest.mark.parametrize("question", [q for q in QUESTIONS if validator_regex(q)])
-def test_backstage_patterns_accept_what_copier_accepts(question: str) -> None:
-    copier_regex, form_regex = validator_regex(question), parameters()[question]["pattern"]
-    samples = ["acme-churn", "a", "ml-project", "Acme", "acme--churn", "-acme", "acme_churn", "9lives",
-               "ml-team@example.com", "a@b.co", "a b@example.com", "no-at.example.com", "x@y.z", "x@y.zz",
-               "x@@y.com"]
-    for sample in samples:
-        assert bool(re.search(form_regex, sample)) == bool(re.search(str(copier_regex), sample)), sample
+@pytest.mark.parametrize("switch", SWITCH_VALUES)
+def test_backstage_form_mirrors_copier_questions(switch: str) -> None:
+    """For each platform, the form shows the questions copier asks for it, with copier's defaults."""
+    fields, required = form_fields({SWITCH: switch})
+    asked = {name for name in QUESTIONS if name not in CONDITIONAL or switch in shown_on(name)}
+    assert {name for name in fields if name in QUESTIONS} == asked
+    assert all("ui:field" in fields[name] for name in set(fields) - set(QUESTIONS)), "only Backstage pickers"
+    assert asked <= required
+    for name in asked:
+        check_field(name, fields[name], {SWITCH: switch})
+
+
+# Answers around every validator's edge: slugs, e-mails, regions, project IDs, buckets, role ARNs and
+# service-account e-mails.
+SAMPLES = [
+    "", "acme-churn", "a", "ml-project", "Acme", "acme--churn", "-acme", "acme_churn", "9lives",
+    "ml-team@example.com", "a@b.co", "a b@example.com", "no-at.example.com", "x@y.z", "x@y.zz", "x@@y.com",
+    "eu-west-1", "europe-west4", "us-central1", "us-gov-west-1", "ap-southeast-2", "eu-west", "EU-WEST-1",
+    "eu_west_1", "westeurope", "useast1", "eu-west-1a",
+    "acme-ml-prod", "acme", "acmem", "acmeml", "acme-ml-", "Acme-ml-prod", "9acme-ml", "acme_ml_prod",
+    "a" * 30, "a" * 31, "acme-churn-ml-artifacts", "ml", "mlx", "acme.churn.models", "s3://acme-models", "gs://acme-models",
+    "acme-models-", "Acme-Models", "b" * 63, "b" * 64,
+    "arn:aws:iam::123456789012:role/acme-churn-pipeline", "arn:aws-us-gov:iam::123456789012:role/ml/x",
+    "arn:aws:iam::000000000000:role/ml-project-sagemaker-pipeline", "arn:aws:iam::12345678901:role/x",
+    "arn:aws:iam::123456789012:user/x", "arn:aws:iam::123456789012:role/",
+    "arn:aws:iam::123456789012:role/a b",
+    "ml-pipelines@acme-ml-prod.iam.gserviceaccount.com", "ml@acme-ml-prod.iam.gserviceaccount.com",
+    "mlpi@acme-ml-prod.iam.gserviceaccount.com", "mlpip@acme-ml-prod.iam.gserviceaccount.com",
+    f"m{'l' * 29}@acme.iam.gserviceaccount.com", f"m{'l' * 30}@acme.iam.gserviceaccount.com",
+    "ml-pipelines@acme-ml-prod.gserviceaccount.com", "ML-pipelines@acme.iam.gserviceaccount.com",
+    "1234-compute@developer.gserviceaccount.com", "ml-pipelines@acme-ml-prod.iam.gserviceaccount.com.evil",
+]
+PATTERN_CASES = sorted({
+    (name, switch if name in CONDITIONAL else SWITCH_VALUES[0])
+    for name in QUESTIONS if uses_regex(name)
+    for switch in (shown_on(name) if name in CONDITIONAL else SWITCH_VALUES[:1])
+})
+
+
+def ecmascript_matches(pattern: str, samples: list[str]) -> list[bool] | None:
+    """How a browser's `new RegExp(pattern, "u")` (JSON Schema in Backstage's form) reads the samples."""
+    node = shutil.which("node")
+    if node is None:
+        return None
+    script = "const [p, s] = JSON.parse(process.argv[1]); " \
+             "console.log(JSON.stringify(s.map(x => new RegExp(p, 'u').test(x))));"
+    result = subprocess.run([node, "-e", script, json.dumps([pattern, samples])],
+                            capture_output=True, text=True, check=True)
+    return json.loads(result.stdout)
+
+
+@pytest.mark.parametrize(("question", "switch"), PATTERN_CASES, ids=lambda value: str(value))
+def test_backstage_patterns_accept_what_copier_accepts(question: str, switch: str) -> None:
+    pattern = form_fields({SWITCH: switch})[0][question]["pattern"]
+    accepted = [copier_accepts(question, switch, sample) for sample in SAMPLES]
+    assert any(accepted) and not all(accepted), "the samples must fall on both sides of the validator"
+    for sample, copier_says in zip(SAMPLES, accepted, strict=True):
+        assert bool(re.search(pattern, sample)) == copier_says, sample
+    in_browser = ecmascript_matches(pattern, SAMPLES)
+    if in_browser is not None:
+        assert in_browser == accepted
+
+
+@pytest.mark.parametrize("question", sorted(CONDITIONAL))
+def test_copier_accepts_empty_where_it_does_not_ask(question: str) -> None:
+    """The copier step passes every field; the ones a platform does not show arrive empty."""
+    for switch in SWITCH_VALUES:
+        if "validator" in QUESTIONS[question]:
+            assert copier_accepts(question, switch, "") == (switch not in shown_on(question)), switch
 
 
 def test_backstage_copier_step_passes_every_answer() -> None:
@@ -304,27 +461,66 @@ def test_backstage_copier_step_passes_every_answer() -> None:
     assert step["answerFileDirectory"] == "."
 
 
-def test_backstage_action_command_line_generates(template_repo: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("switch", SWITCH_VALUES)
+def test_backstage_form_requires_the_fields_of_the_chosen_platform(switch: str) -> None:
+    form = form_submission(switch, project_name="acme-churn")
+    check_form_accepts(form)
+    _, required = form_fields({SWITCH: switch})
+    for name in required & set(CONDITIONAL):
+        with pytest.raises(jsonschema.ValidationError):
+            check_form_accepts({key: value for key, value in form.items() if key != name})
+        with pytest.raises(jsonschema.ValidationError):
+            check_form_accepts({**form, name: "Not Valid"})
+
+
+# The submissions: for every platform, what a user types into the cloud fields (the vertex one also
+# overrides the region's default).
+TYPED: dict[str, dict[str, str]] = {
+    "sagemaker": {"artifact_bucket": "acme-churn-models",
+                  "pipeline_role": "arn:aws:iam::123456789012:role/acme-churn-pipeline"},
+    "vertex": {"cloud_region": "europe-west1", "gcp_project": "acme-ml-prod",
+               "artifact_bucket": "acme-churn-models",
+               "pipeline_role": "ml-pipelines@acme-ml-prod.iam.gserviceaccount.com"},
+}
+GENERATE_CASES = [
+    pytest.param(switch, hidden, id=f"{switch}-{hidden}")
+    for switch in SWITCH_VALUES
+    for hidden in (["empty", "missing"] if any(switch not in shown_on(n) for n in CONDITIONAL) else ["none"])
+]
+
+
+@pytest.mark.parametrize(("switch", "hidden"), GENERATE_CASES)
+def test_backstage_action_command_line_generates(
+    template_repo: Path, tmp_path: Path, switch: str, hidden: str
+) -> None:
     """The command the `fetch:copier` action runs: a depth-100 clone with tags, then `copier copy --force
-    -a FILE` with every value as `--data key=value` text and no --trust (settings trust the working dir)."""
+    -a FILE` with every value as `--data key=value` text and no --trust (settings trust the working dir).
+    A field the platform does not show renders empty, or Backstage drops the key (`missing`)."""
     work = tmp_path / "scaffolder"
     clone, workspace = work / "tmp-template", work / "tmp-workspace"
     git(tmp_path, "clone", "-q", "--depth", "100", f"file://{template_repo}", str(clone))
     git(clone, "fetch", "-q", "--tags")
     settings = tmp_path / "settings.yml"
     settings.write_text(yaml.safe_dump({"trust": [f"{work}/"]}), encoding="utf-8")
-    form = {name: spec["default"] for name, spec in parameters().items() if "default" in spec}
-    form.update(project_name="acme-churn", maturity_level=1, ci="gitlab")
+    form = form_submission(switch, project_name="acme-churn", maturity_level=2, ci="gitlab")
+    check_form_accepts(form)
     step = copier_step()["input"]
-    data = [
-        arg
-        for name, value in step["values"].items()
-        for arg in ("--data", f"{name}={value.replace(f'${{{{ parameters.{name} }}}}', str(form[name]))}")
-    ]
+    rendered = {name: value.replace(f"${{{{ parameters.{name} }}}}", str(form.get(name, "")))
+                for name, value in step["values"].items() if name in form or hidden == "empty"}
+    data = [arg for name, value in rendered.items() for arg in ("--data", f"{name}={value}")]
     result = run_cli("copy", "--force", "-a", step["answerFile"], *data, str(clone), str(workspace),
                      env={"COPIER_SETTINGS_PATH": str(settings)})
     assert result.returncode == 0, result.stderr
     answers = recorded(workspace)
-    assert answers["_commit"] == TEMPLATE_VERSION and answers["maturity_level"] == 1
+    assert answers["_commit"] == TEMPLATE_VERSION and answers["maturity_level"] == 2
     check_entity_rules(catalog_info(workspace))
     check_carries(catalog_info(workspace), answers)
+    shown = {name for name in CONDITIONAL if switch in shown_on(name)}
+    assert {name: answers.get(name) for name in CONDITIONAL} == {
+        name: form[name] if name in shown else None for name in CONDITIONAL
+    }
+    pipeline = tomllib.loads((workspace / "config" / "pipeline.toml").read_text(encoding="utf-8"))
+    submitted = {PIPELINE_KEYS[name]: form[name] for name in shown}
+    assert {key: pipeline.get("platform", {}).get(key) for key in PIPELINE_KEYS.values()} == {
+        key: submitted.get(key) for key in PIPELINE_KEYS.values()
+    }
