@@ -195,7 +195,8 @@ def pipeline(source: str, **variables: str) -> dict[str, str]:
 
 
 PUSHES = {"push": pipeline("push"), "merge request": pipeline("merge_request_event")}
-BY_HAND = pipeline("web")
+# Set in branch pipelines (schedules and runs by hand included) whose branch has an open merge request.
+OPEN_MERGE_REQUEST = {"CI_OPEN_MERGE_REQUESTS": "group/project!1"}
 
 
 def task(path: str) -> str:
@@ -400,10 +401,12 @@ def test_gitlab_training_runs_on_its_schedule_and_by_hand(
     project = render(answers)
     config = gitlab_ci.merged_config(project)
     jobs = gitlab_ci.jobs(config)
-    scheduled = pipeline("schedule", **{SCHEDULE_VARIABLE: task(path)})
-    for name in jobs_of(project, path):
-        assert gitlab_ci.runs(config, jobs[name], scheduled), f"{name}: not in the {task(path)} schedule"
-        assert gitlab_ci.runs(config, jobs[name], BY_HAND), f"{name}: not in a pipeline run by hand"
+    for open_merge_request in ({}, OPEN_MERGE_REQUEST):
+        scheduled = pipeline("schedule", **{SCHEDULE_VARIABLE: task(path)}, **open_merge_request)
+        by_hand = pipeline("web", **open_merge_request)
+        for name in jobs_of(project, path):
+            assert gitlab_ci.runs(config, jobs[name], scheduled), f"{name}: not in the schedule {task(path)}"
+            assert gitlab_ci.runs(config, jobs[name], by_hand), f"{name}: not in a pipeline run by hand"
     target = expected_target(answers["platform"])
     trainers = [name for name in jobs_of(project, path) if target in make_targets(script_of(jobs[name]))]
     assert trainers, f"no job runs make {target}"
@@ -438,6 +441,16 @@ def test_local_training_keeps_its_outputs(render: Render, answers: dict[str, Any
     assert sorted(set(RUN_OUTPUTS) - {p.rstrip("/") for p in kept}) == []
 
 
+def expand(word: str, script: str) -> str:
+    """A shell word with the script's own `name="value"` assignments substituted (the last one wins)."""
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(2)
+        found = re.findall(rf'^\s*(?:export\s+)?{name}="?([^"\n]*?)"?\s*$', script, re.MULTILINE)
+        return expand(found[-1], script) if found else match.group(0)
+
+    return re.sub(r"\$(?:\{(\w+)\}|(\w+))", value, word.strip("\"'"))
+
+
 @pytest.mark.parametrize(("answers", "path"), CLOUD_TRAINING)
 def test_cloud_training_submits_the_image_it_pushed(
     render: Render, answers: dict[str, Any], path: str
@@ -449,15 +462,20 @@ def test_cloud_training_submits_the_image_it_pushed(
         runs = [step.get("run", "") for step in steps]
         [submit] = [i for i, run in enumerate(runs) if "pipeline-submit" in make_targets(run)]
         pushes = [run for run in runs[:submit] if "docker push" in run]
-        commit, handover = "$GITHUB_SHA", re.compile(r"PIPELINE_IMAGE=.*>>\s*\"?\$GITHUB_ENV")
+        commit, handover = "$GITHUB_SHA", r'"?\$GITHUB_ENV"?'
     else:
         jobs = gitlab_ci.jobs(gitlab_ci.merged_config(project))
         [submit] = [job for job in jobs.values() if "pipeline-submit" in make_targets(script_of(job))]
         needed = [jobs[need if isinstance(need, str) else need["job"]] for need in submit.get("needs", [])]
         builders = [job for job in needed if "docker push" in script_of(job)]
         pushes = [script_of(job) for job in builders]
-        dotenv = re.escape(str(builders[0]["artifacts"]["reports"]["dotenv"])) if builders else "-"
-        commit, handover = "$CI_COMMIT_SHA", re.compile(rf"PIPELINE_IMAGE=.*>\s*\"?{dotenv}")
+        dotenv = [str(job["artifacts"]["reports"]["dotenv"]) for job in builders]
+        commit, handover = "$CI_COMMIT_SHA", "|".join(rf'"?{re.escape(file)}"?' for file in dotenv) or "-"
     assert len(pushes) == 1, "one image push before the submission"
-    assert commit in pushes[0], "the image is tagged with the commit"
-    assert handover.search(pushes[0]), "the pushed image reaches the submission as PIPELINE_IMAGE"
+    pushed = [expand(word, pushes[0]) for word in re.findall(r"docker push (\S+)", pushes[0])]
+    handed = [
+        expand(word, pushes[0])
+        for word in re.findall(rf"echo \"?PIPELINE_IMAGE=(\S+?)\"? >>? ?(?:{handover})", pushes[0])
+    ]
+    assert len(pushed) == 1 and pushed[0].endswith(f":{commit}"), f"push {pushed}: tag it with the commit"
+    assert handed == pushed, "the pushed image reaches the submission as PIPELINE_IMAGE"
