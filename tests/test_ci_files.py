@@ -6,19 +6,21 @@ Which CI files exist comes from components.yml; this module only knows each CI s
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import re
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
+import gitlab_ci
 import pytest
 import yaml
 from conftest import MANIFEST, STACK_CHOICES, Render, all_answers, answers_id, full_answers
+from gitlab_ci import GLOBAL_KEYS
 
 BIN = Path(sys.executable).parent
 
@@ -127,19 +129,353 @@ def test_github_actions_are_pinned(render: Render, answers: dict[str, Any], path
     assert [action for action in uses if not pinned.match(action) and not action.startswith("./")] == []
 
 
+def scripts(document: Any, key: str | None = None) -> list[str]:
+    """Every shell script in a CI file: GitHub's `run`, GitLab's `script`, `before_script`, `after_script`."""
+    if isinstance(document, dict):
+        return [script for k, value in document.items() for script in scripts(value, k)]
+    if isinstance(document, list):
+        return [script for value in document for script in scripts(value, key)]
+    return [document] if isinstance(document, str) and key in SCRIPT_KEYS else []
+
+
+SCRIPT_KEYS = {"run", "script", "before_script", "after_script"}
+
+
+def script_of(document: Any) -> str:
+    return "\n".join(scripts(document))
+MAKE = re.compile(r"(?:^|[;&|(]|\bthen\b|\bdo\b)\s*make\s+([^;&|)\n]*)", re.MULTILINE)
+MAKE_TARGET = re.compile(r"^([^\s:=#][^:=#]*?)\s*:(?!=)", re.MULTILINE)
+
+
+def make_targets(script: str) -> list[str]:
+    """The targets of each `make` command in a script (options and VAR=value left out)."""
+    words = [word for match in MAKE.finditer(script) for word in match.group(1).split()]
+    return [word for word in words if not word.startswith("-") and "=" not in word]
+
+
+@pytest.mark.parametrize("answers", [pytest.param(a, id=answers_id(a)) for a in all_answers() if ci_files(a)])
+def test_ci_runs_only_make_targets_the_makefile_has(render: Render, answers: dict[str, Any]) -> None:
+    project = render(answers)
+    makefile = (project / "Makefile").read_text(encoding="utf-8")
+    targets = {target for match in MAKE_TARGET.finditer(makefile) for target in match.group(1).split()}
+    used = {t for path in ci_files(answers) for s in scripts(load(project, path)) for t in make_targets(s)}
+    assert used, "the CI runs no make target"
+    assert sorted(used - targets) == [], "make targets the CI runs that the Makefile lacks"
+
+
+@pytest.mark.parametrize(("answers", "path"), GITHUB_WORKFLOWS)
+def test_github_run_scripts_take_values_from_env(render: Render, answers: dict[str, Any], path: str) -> None:
+    """`${{ }}` inside `run:` is pasted into the script before the shell parses it (script injection)."""
+    assert [script for script in scripts(load(render(answers), path)) if "${{" in script] == []
+
+
+# Cloud credentials are short-lived (OIDC); a CI file never names a stored key.
+STORED_KEYS = re.compile(
+    r"(?i)access[_-]?key|secret[_-]access|credentials[_-]?json|service[_-]account[_-]key|private[_-]key"
+    r"|GOOGLE_CREDENTIALS"
+)
+
+
+@pytest.mark.parametrize(("answers", "path"), CI_FILES)
+def test_ci_file_names_no_stored_cloud_key(render: Render, answers: dict[str, Any], path: str) -> None:
+    assert STORED_KEYS.findall((render(answers) / path).read_text(encoding="utf-8")) == []
+
+
+# ---------------------------------------------------------------------------------------------------------
+# GitLab: the whole configuration as GitLab merges it (gitlab_ci.py), and which jobs each pipeline runs.
+
 GITLAB = [pytest.param(a, id=answers_id(a)) for a in all_answers() if a["ci"] == "gitlab" and ci_files(a)]
+SCHEDULE_VARIABLE = "SCHEDULE_TASK"  # a schedule names its task; a file's scheduled jobs answer to its name
+
+
+def pipeline(source: str, **variables: str) -> dict[str, str]:
+    """The predefined variables of a pipeline on the default branch (or of a merge request)."""
+    where = {"CI_MERGE_REQUEST_IID": "1"} if source == "merge_request_event" else {"CI_COMMIT_BRANCH": "main"}
+    return {"CI_PIPELINE_SOURCE": source, "CI_DEFAULT_BRANCH": "main", **where, **variables}
+
+
+PUSHES = {"push": pipeline("push"), "merge request": pipeline("merge_request_event")}
+# Set in branch pipelines (schedules and runs by hand included) whose branch has an open merge request.
+OPEN_MERGE_REQUEST = {"CI_OPEN_MERGE_REQUESTS": "group/project!1"}
+
+
+def task(path: str) -> str:
+    return PurePosixPath(path).stem
+
+
+def jobs_of(project: Path, path: str) -> list[str]:
+    """The visible jobs a file defines."""
+    return [name for name in load(project, path) if name not in GLOBAL_KEYS and not name.startswith(".")]
 
 
 @pytest.mark.parametrize("answers", GITLAB)
-def test_gitlab_includes_every_ci_file_and_its_jobs_stages(render: Render, answers: dict[str, Any]) -> None:
+def test_gitlab_includes_every_ci_file(render: Render, answers: dict[str, Any]) -> None:
     project = render(answers)
-    root = load(project, ".gitlab-ci.yml")
-    includes = [entry for entry in root.get("include", []) if isinstance(entry, dict)]
-    locals_ = [entry["local"].lstrip("/") for entry in includes if "local" in entry]
-    others = [path for path in ci_files(answers) if path != ".gitlab-ci.yml"]
-    assert [p for p in others if not any(fnmatch.fnmatch(p, pattern) for pattern in locals_)] == []
-    stages = set(root.get("stages", ["build", "test", "deploy"])) | {".pre", ".post"}
-    for path in [".gitlab-ci.yml", *others]:
-        for name, job in load(project, path).items():
-            if isinstance(job, dict) and "script" in job:
-                assert job.get("stage", "test") in stages, f"{path}: job {name} uses an undeclared stage"
+    included = {path.relative_to(project).as_posix() for path in gitlab_ci.local_includes(project)}
+    assert sorted(set(ci_files(answers)) - included - {".gitlab-ci.yml"}) == []
+
+
+@pytest.mark.parametrize("answers", GITLAB)
+def test_gitlab_merged_config_is_valid(render: Render, answers: dict[str, Any], tmp_path: Path) -> None:
+    project = render(answers)
+    defined = Counter(name for path in ci_files(answers) for name in jobs_of(project, path))
+    assert [name for name, count in defined.items() if count > 1] == [], "jobs of one name merge silently"
+    merged = tmp_path / "merged-gitlab-ci.yml"
+    merged.write_text(yaml.safe_dump(gitlab_ci.merged_config(project), sort_keys=False), encoding="utf-8")
+    for command in CI_SYSTEMS["gitlab"].checks:
+        returncode, output = run_check(command, merged)
+        assert returncode == 0, f"{Path(command[0]).name} (merged configuration):\n{output}"
+
+
+@pytest.mark.parametrize("answers", GITLAB)
+def test_gitlab_stages_are_declared_and_used(render: Render, answers: dict[str, Any]) -> None:
+    config = gitlab_ci.merged_config(render(answers))
+    used = {job.get("stage", "test") for job in gitlab_ci.jobs(config).values()}
+    declared = config.get("stages", ["build", "test", "deploy"])
+    assert sorted(used - {*declared, ".pre", ".post"}) == [], "jobs in undeclared stages"
+    if "stages" in config:
+        assert [stage for stage in declared if stage not in used] == [], "declared stages no job uses"
+
+
+@pytest.mark.parametrize("answers", GITLAB)
+def test_gitlab_schedules_run_only_their_own_task(render: Render, answers: dict[str, Any]) -> None:
+    """A schedule with SCHEDULE_TASK=<file name> runs that file's jobs and no other; unscheduled jobs run
+    on pushes and merge requests, scheduled ones never do."""
+    project = render(answers)
+    config = gitlab_ci.merged_config(project)
+    jobs = gitlab_ci.jobs(config)
+    files = [path for path in ci_files(answers) if jobs_of(project, path)]
+    schedules = {"(no task)": pipeline("schedule")}
+    schedules |= {task(p): pipeline("schedule", **{SCHEDULE_VARIABLE: task(p)}) for p in files}
+    for path in files:
+        for name in jobs_of(project, path):
+            job = jobs[name]
+            on = [label for label, variables in schedules.items() if gitlab_ci.runs(config, job, variables)]
+            pushed = [label for label, variables in PUSHES.items() if gitlab_ci.runs(config, job, variables)]
+            assert on in ([], [task(path)]), f"{path}: {name} runs in the schedules {on}"
+            assert pushed == ([] if on else list(PUSHES)), f"{path}: {name} runs on {pushed}"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Scheduled training (level 2): the files of the scheduled_training components, per CI system.
+
+TRAINING_COMPONENTS = [
+    c for c in MANIFEST.components if c.name.startswith("scheduled_training") and not c.planned
+]
+
+
+def training_files(answers: dict[str, Any]) -> list[str]:
+    full = full_answers(answers)
+    enabled = [c for c in TRAINING_COMPONENTS if c.enabled(full)]
+    return sorted(path for c in enabled for path, _ in c.paths(full["package_name"]))
+
+
+@dataclass(frozen=True)
+class Cloud:
+    github_login: str  # the action that trades GitHub's OIDC token for the cloud's short-lived credentials
+    gitlab_audience: str  # how the audience of the GitLab ID token for the cloud starts
+    words: re.Pattern[str]  # how the cloud shows in a file
+
+
+CLOUDS = {
+    "sagemaker": Cloud(
+        github_login="aws-actions/configure-aws-credentials",
+        gitlab_audience="sts.amazonaws.com",
+        words=re.compile(r"(?i)\baws|amazon|\becr\b|sagemaker"),
+    ),
+    "vertex": Cloud(
+        github_login="google-github-actions/auth",
+        gitlab_audience="https://iam.googleapis.com/",
+        words=re.compile(r"(?i)google|gcloud|gcp|vertex"),
+    ),
+}
+# What `make pipeline` leaves in the project (the level-2 contract); a local training keeps it.
+RUN_OUTPUTS = ("models", "reports", "pipeline")
+
+
+def expected_target(platform: str) -> str:
+    """The contract: `make pipeline` runs on this machine, `make pipeline-submit` submits to the cloud."""
+    return "pipeline-submit" if platform in CLOUDS else "pipeline"
+
+
+def training_params(**stack: Callable[[str], bool]) -> list[Any]:
+    """(answers, training file) of every combination whose stack answers pass the given checks."""
+    return [
+        pytest.param(answers, path, id=f"{answers_id(answers)}:{path}")
+        for answers in all_answers()
+        if all(check(answers[question]) for question, check in stack.items())
+        for path in training_files(answers)
+    ]
+
+
+TRAINING = training_params()
+GITHUB_TRAINING = training_params(ci="github".__eq__)
+GITLAB_TRAINING = training_params(ci="gitlab".__eq__)
+LOCAL_TRAINING = training_params(platform=lambda platform: platform not in CLOUDS)
+CLOUD_TRAINING = training_params(platform=CLOUDS.__contains__)
+
+
+def test_every_ci_choice_schedules_training_and_one_platform_runs_locally() -> None:
+    covered = {choice for c in TRAINING_COMPONENTS for choice in c.when.get("ci", STACK_CHOICES["ci"])}
+    assert sorted(covered) == sorted(STACK_CHOICES["ci"])
+    assert set(CLOUDS) < set(STACK_CHOICES["platform"])
+    assert len(set(STACK_CHOICES["platform"]) - set(CLOUDS)) == 1, "give a new cloud platform a Cloud"
+
+
+@pytest.mark.parametrize("answers", [pytest.param(a, id=answers_id(a)) for a in all_answers()])
+def test_one_training_file_from_the_level_that_adds_it(answers: dict[str, Any]) -> None:
+    level = min(c.level for c in TRAINING_COMPONENTS)
+    assert len(training_files(answers)) == (answers["maturity_level"] >= level)
+    assert set(training_files(answers)) <= set(ci_files(answers))
+
+
+@pytest.mark.parametrize(("answers", "path"), TRAINING)
+def test_training_runs_the_platforms_pipeline_command(
+    render: Render, answers: dict[str, Any], path: str
+) -> None:
+    targets = {t for script in scripts(load(render(answers), path)) for t in make_targets(script)}
+    expected = expected_target(answers["platform"])
+    others = {expected_target(platform) for platform in STACK_CHOICES["platform"]} - {expected}
+    assert expected in targets, f"no `make {expected}` in {sorted(targets)}"
+    assert sorted(targets & others) == [], "the command of another platform"
+
+
+@pytest.mark.parametrize(("answers", "path"), TRAINING)
+def test_training_file_names_only_its_platform_and_tracker(
+    render: Render, answers: dict[str, Any], path: str
+) -> None:
+    text = (render(answers) / path).read_text(encoding="utf-8")
+    for platform, cloud in CLOUDS.items():
+        found = sorted(set(cloud.words.findall(text)))
+        assert bool(found) is (platform == answers["platform"]), f"{platform}: {found}"
+    for tracker in STACK_CHOICES["tracker"]:
+        mentioned = f"{tracker.upper()}_" in text
+        assert mentioned is (tracker == answers["tracker"] and answers["platform"] not in CLOUDS), tracker
+
+
+@pytest.mark.parametrize(("answers", "path"), GITHUB_TRAINING)
+def test_github_training_runs_weekly_and_by_hand(render: Render, answers: dict[str, Any], path: str) -> None:
+    workflow = load(render(answers), path)
+    triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads the key `on` as true
+    assert sorted(triggers) == ["schedule", "workflow_dispatch"]
+    [cron] = [entry["cron"] for entry in triggers["schedule"]]
+    minute, hour, day, month, weekday = cron.split()
+    assert (day, month) == ("*", "*") and all(f.isdigit() for f in (minute, hour, weekday)), f"weekly? {cron}"
+    concurrency = workflow["concurrency"]
+    assert concurrency["cancel-in-progress"] is False, "a new run waits; it never cancels a training"
+    assert "${{" not in concurrency["group"], "one group for every branch: trainings never overlap"
+
+
+@pytest.mark.parametrize(("answers", "path"), GITHUB_WORKFLOWS)
+def test_github_id_token_only_where_a_cloud_login_needs_it(
+    render: Render, answers: dict[str, Any], path: str
+) -> None:
+    project = render(answers)
+    workflow = load(project, path)
+    cloud = CLOUDS.get(answers["platform"])
+    assert "id-token" not in (workflow["permissions"] or {}), "id-token belongs in the job that logs in"
+    logins = {c.github_login for c in CLOUDS.values()}
+    with_token = []
+    for name, job in workflow["jobs"].items():
+        used = [step["uses"].partition("@")[0] for step in job.get("steps", []) if "uses" in step]
+        login = [action for action in used if action in logins]
+        writes = (job.get("permissions") or {}).get("id-token") == "write"
+        assert writes is bool(login), f"job {name}: id-token: write {'without' if writes else 'but'} a login"
+        assert login in ([], [cloud.github_login] if cloud else []), f"job {name} logs in with {login}"
+        with_token += [name] if writes else []
+    assert len(with_token) == (cloud is not None and path in training_files(answers))
+    recorded = load(project, ".copier-answers.yml")
+    for job in workflow["jobs"].values():
+        for step in job.get("steps", []):
+            if step.get("uses", "").partition("@")[0] in logins:
+                inputs = step["with"]
+                identity = inputs.get("role-to-assume", inputs.get("workload_identity_provider", ""))
+                assert re.fullmatch(r"\$\{\{ vars\.\w+ \}\}", identity), f"identity {identity!r}: a variable"
+                assert inputs.get("aws-region", recorded["cloud_region"]) == recorded["cloud_region"]
+
+
+@pytest.mark.parametrize(("answers", "path"), GITLAB_TRAINING)
+def test_gitlab_training_runs_on_its_schedule_and_by_hand(
+    render: Render, answers: dict[str, Any], path: str
+) -> None:
+    project = render(answers)
+    config = gitlab_ci.merged_config(project)
+    jobs = gitlab_ci.jobs(config)
+    for open_merge_request in ({}, OPEN_MERGE_REQUEST):
+        scheduled = pipeline("schedule", **{SCHEDULE_VARIABLE: task(path)}, **open_merge_request)
+        by_hand = pipeline("web", **open_merge_request)
+        for name in jobs_of(project, path):
+            assert gitlab_ci.runs(config, jobs[name], scheduled), f"{name}: not in the schedule {task(path)}"
+            assert gitlab_ci.runs(config, jobs[name], by_hand), f"{name}: not in a pipeline run by hand"
+    target = expected_target(answers["platform"])
+    trainers = [name for name in jobs_of(project, path) if target in make_targets(script_of(jobs[name]))]
+    assert trainers, f"no job runs make {target}"
+    assert [n for n in trainers if not jobs[n].get("resource_group")] == [], "trainings must not overlap"
+
+
+@pytest.mark.parametrize("answers", GITLAB)
+def test_gitlab_id_tokens_only_for_cloud_training(render: Render, answers: dict[str, Any]) -> None:
+    project = render(answers)
+    jobs = gitlab_ci.jobs(gitlab_ci.merged_config(project))
+    cloud = CLOUDS.get(answers["platform"])
+    training = {name for path in training_files(answers) for name in jobs_of(project, path)}
+    for name, job in jobs.items():
+        audiences = [token["aud"] for token in job.get("id_tokens", {}).values()]
+        if cloud is None or name not in training:
+            assert audiences == [], f"{name}: an ID token it does not need"
+        else:
+            assert audiences, f"{name}: no ID token for {answers['platform']}"
+            assert all(aud.startswith(cloud.gitlab_audience) for aud in audiences), audiences
+
+
+@pytest.mark.parametrize(("answers", "path"), LOCAL_TRAINING)
+def test_local_training_keeps_its_outputs(render: Render, answers: dict[str, Any], path: str) -> None:
+    document = load(render(answers), path)
+    if answers["ci"] == "github":
+        steps = [step for job in document["jobs"].values() for step in job.get("steps", [])]
+        uploads = [s["with"]["path"] for s in steps if "actions/upload-artifact@" in s.get("uses", "")]
+        kept = [line for upload in uploads for line in upload.split()]
+    else:
+        jobs = [job for job in document.values() if isinstance(job, dict)]
+        kept = [path for job in jobs for path in job.get("artifacts", {}).get("paths", [])]
+    assert sorted(set(RUN_OUTPUTS) - {p.rstrip("/") for p in kept}) == []
+
+
+def expand(word: str, script: str) -> str:
+    """A shell word with the script's own `name="value"` assignments substituted (the last one wins)."""
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(2)
+        found = re.findall(rf'^\s*(?:export\s+)?{name}="?([^"\n]*?)"?\s*$', script, re.MULTILINE)
+        return expand(found[-1], script) if found else match.group(0)
+
+    return re.sub(r"\$(?:\{(\w+)\}|(\w+))", value, word.strip("\"'"))
+
+
+@pytest.mark.parametrize(("answers", "path"), CLOUD_TRAINING)
+def test_cloud_training_submits_the_image_it_pushed(
+    render: Render, answers: dict[str, Any], path: str
+) -> None:
+    """The step image is pushed tagged with the commit and reaches `make pipeline-submit` (PIPELINE_IMAGE)."""
+    project = render(answers)
+    if answers["ci"] == "github":
+        steps = [s for job in load(project, path)["jobs"].values() for s in job.get("steps", [])]
+        runs = [step.get("run", "") for step in steps]
+        [submit] = [i for i, run in enumerate(runs) if "pipeline-submit" in make_targets(run)]
+        pushes = [run for run in runs[:submit] if "docker push" in run]
+        commit, handover = "$GITHUB_SHA", r'"?\$GITHUB_ENV"?'
+    else:
+        jobs = gitlab_ci.jobs(gitlab_ci.merged_config(project))
+        [submit] = [job for job in jobs.values() if "pipeline-submit" in make_targets(script_of(job))]
+        needed = [jobs[need if isinstance(need, str) else need["job"]] for need in submit.get("needs", [])]
+        builders = [job for job in needed if "docker push" in script_of(job)]
+        pushes = [script_of(job) for job in builders]
+        dotenv = [str(job["artifacts"]["reports"]["dotenv"]) for job in builders]
+        commit, handover = "$CI_COMMIT_SHA", "|".join(rf'"?{re.escape(file)}"?' for file in dotenv) or "-"
+    assert len(pushes) == 1, "one image push before the submission"
+    pushed = [expand(word, pushes[0]) for word in re.findall(r"docker push (\S+)", pushes[0])]
+    handed = [
+        expand(word, pushes[0])
+        for word in re.findall(rf"echo \"?PIPELINE_IMAGE=(\S+?)\"? >>? ?(?:{handover})", pushes[0])
+    ]
+    assert len(pushed) == 1 and pushed[0].endswith(f":{commit}"), f"push {pushed}: tag it with the commit"
+    assert handed == pushed, "the pushed image reaches the submission as PIPELINE_IMAGE"
