@@ -106,8 +106,12 @@ def bench_make(template: Path, work: Path, results: Results) -> None:
     install = run(["make", "install"], cwd=project, env=env)
     train = run(["make", "train"], cwd=project, env=env)
     results.info.append(("level 0 `make install`, first project (uv cache as found)", f"{first.wall:.1f} s"))
-    results.info.append(("level 0 `make install && make train`, warm uv cache",
-                         f"{install.wall + train.wall:.1f} s ({install.wall:.1f} + {train.wall:.1f})"))
+    results.info.append(
+        (
+            "level 0 `make install && make train`, warm uv cache",
+            f"{install.wall + train.wall:.1f} s ({install.wall:.1f} + {train.wall:.1f})",
+        )
+    )
 
 
 def table(header: list[str], rows: list[list[Any]]) -> str:
@@ -118,13 +122,25 @@ def table(header: list[str], rows: list[list[Any]]) -> str:
 def targets(results: Results, judge: str) -> list[tuple[str, str, str, bool]]:
     slowest = max(results.generated, key=lambda row: row[2].value(judge))
     seconds = slowest[2].value(judge)
-    checks = [(f"any combination generates ({judge})", f"slowest {seconds:.2f} s ({slowest[0]})",
-               f"< {GENERATE_LIMIT} s", seconds < GENERATE_LIMIT)]
+    checks = [
+        (
+            f"any combination generates ({judge})",
+            f"slowest {seconds:.2f} s ({slowest[0]})",
+            f"< {GENERATE_LIMIT} s",
+            seconds < GENERATE_LIMIT,
+        )
+    ]
     if results.step_ups:
         step = max(results.step_ups, key=lambda row: row[2].value(judge))
         seconds = step[2].value(judge)
-        checks.append((f"a step-up update ({judge})", f"slowest {seconds:.2f} s ({step[0]}, {step[1]})",
-                       f"< {STEP_UP_LIMIT} s", seconds < STEP_UP_LIMIT))
+        checks.append(
+            (
+                f"a step-up update ({judge})",
+                f"slowest {seconds:.2f} s ({step[0]}, {step[1]})",
+                f"< {STEP_UP_LIMIT} s",
+                seconds < STEP_UP_LIMIT,
+            )
+        )
     level0 = max(row[3] for row in results.generated if row[1] == 0)
     limit = LEVEL0_FILES_LIMIT
     checks.append(("a level-0 project's files", str(level0), f"< {limit}", level0 < limit))
@@ -137,27 +153,44 @@ def report(results: Results, repeat: int, judge: str) -> tuple[str, bool]:
     for level in sorted({row[1] for row in results.generated}):
         rows = [row for row in results.generated if row[1] == level]
         files, lines = [row[3] for row in rows], [row[4] for row in rows]
-        sizes.append([f"{level} {MANIFEST.level_name(level)}", f"{min(files)}-{max(files)}",
-                      f"{min(lines)}-{max(lines)}", len(rows)])
+        sizes.append(
+            [
+                f"{level} {MANIFEST.level_name(level)}",
+                f"{min(files)}-{max(files)}",
+                f"{min(lines)}-{max(lines)}",
+                len(rows),
+            ]
+        )
     parts = [
         f"## Targets (best of {repeat}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)",
-        table(["target", "measured", "limit", "result"],
-              [[name, measured, limit, "pass" if ok else "FAIL"] for name, measured, limit, ok in checks]),
+        table(
+            ["target", "measured", "limit", "result"],
+            [[name, measured, limit, "pass" if ok else "FAIL"] for name, measured, limit, ok in checks],
+        ),
         "## Generation per combination (level-tracker-ci-platform)",
-        table(["combination", "wall s", "CPU s", "files", "lines"],
-              [[cid, f"{t.wall:.2f}", f"{t.cpu:.2f}", files, lines]
-               for cid, _, t, files, lines in results.generated]),
+        table(
+            ["combination", "wall s", "CPU s", "files", "lines"],
+            [
+                [cid, f"{t.wall:.2f}", f"{t.cpu:.2f}", files, lines]
+                for cid, _, t, files, lines in results.generated
+            ],
+        ),
         "## Size per level",
         table(["level", "files", "lines", "combinations"], sizes),
     ]
     if results.step_ups:
-        parts += ["## Step-up updates (`copier update`, in-process)",
-                  table(["step", "stack", "wall s", "CPU s"],
-                        [[step, stack, f"{t.wall:.2f}", f"{t.cpu:.2f}"]
-                         for step, stack, t in results.step_ups])]
+        parts += [
+            "## Step-up updates (`copier update`, in-process)",
+            table(
+                ["step", "stack", "wall s", "CPU s"],
+                [[step, stack, f"{t.wall:.2f}", f"{t.cpu:.2f}"] for step, stack, t in results.step_ups],
+            ),
+        ]
     if results.info:
-        parts += ["## Other measurements (no target)",
-                  table(["measurement", "wall"], [list(row) for row in results.info])]
+        parts += [
+            "## Other measurements (no target)",
+            table(["measurement", "wall"], [list(row) for row in results.info]),
+        ]
     return "\n\n".join(parts), all(ok for *_, ok in checks)
 
 
@@ -166,8 +199,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a few combinations, one step-up, no make")
     parser.add_argument("--repeat", type=int, help="runs per measurement, the best counts (3; quick: 2)")
     parser.add_argument("--skip-make", action="store_true", help="leave out make install && make train")
-    parser.add_argument("--judge", choices=["wall", "cpu"], default="wall",
-                        help="judge the time targets on wall seconds, or on CPU seconds (a busy machine)")
+    parser.add_argument(
+        "--judge",
+        choices=["wall", "cpu"],
+        default="wall",
+        help="judge the time targets on wall seconds, or on CPU seconds (a busy machine)",
+    )
     args = parser.parse_args(argv)
     repeat = args.repeat or (2 if args.quick else 3)
     results = Results()

@@ -33,8 +33,20 @@ from conftest import (  # noqa: E402  (conftest also puts extensions/ on sys.pat
 )
 
 __all__ = [
-    "LEVELS", "MANIFEST", "Timing", "all_answers", "answers_id", "best_of", "commit_all", "full_answers",
-    "generate", "git", "project_size", "step_up", "template_copy", "timed",
+    "LEVELS",
+    "MANIFEST",
+    "Timing",
+    "all_answers",
+    "answers_id",
+    "best_of",
+    "commit_all",
+    "full_answers",
+    "generate",
+    "git",
+    "project_size",
+    "step_up",
+    "template_copy",
+    "timed",
 ]
 T = TypeVar("T")
 
@@ -92,8 +104,13 @@ def generate(template: Path, destination: Path, answers: Mapping[str, Any]) -> P
 def step_up(project: Path, level: int) -> Path:
     """copier update to `level`, as a team runs it on a committed project."""
     copier.run_update(
-        project, data={"maturity_level": level}, overwrite=True, unsafe=True, defaults=True,
-        vcs_ref=copier.VcsRef.CURRENT, quiet=True,
+        project,
+        data={"maturity_level": level},
+        overwrite=True,
+        unsafe=True,
+        defaults=True,
+        vcs_ref=copier.VcsRef.CURRENT,
+        quiet=True,
     )
     return project
 

@@ -61,9 +61,18 @@ def full_answers(answers: Mapping[str, Any]) -> dict[str, Any]:
 
 def git(cwd: Path, *args: str) -> str:
     return subprocess.run(
-        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True,
-        env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
-             "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"},
+        ["git", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        text=True,
+        env={
+            **os.environ,
+            "GIT_AUTHOR_NAME": "t",
+            "GIT_AUTHOR_EMAIL": "t@example.com",
+            "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@example.com",
+        },
     ).stdout
 
 
@@ -99,8 +108,13 @@ def generate(template_repo: Path, tmp_path: Path) -> Generate:
     def _generate(answers: Mapping[str, Any], name: str = "project", **kwargs: Any) -> Path:
         destination = tmp_path / name
         copier.run_copy(
-            str(template_repo), destination, data=dict(answers), defaults=True, unsafe=True,
-            quiet=True, **kwargs,
+            str(template_repo),
+            destination,
+            data=dict(answers),
+            defaults=True,
+            unsafe=True,
+            quiet=True,
+            **kwargs,
         )
         return destination
 

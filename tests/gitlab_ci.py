@@ -17,8 +17,19 @@ import yaml
 
 # Top-level keys that are not jobs (GitLab's global keywords, the deprecated ones included).
 GLOBAL_KEYS = frozenset(
-    {"default", "include", "stages", "variables", "workflow", "spec",
-     "image", "services", "cache", "before_script", "after_script"}
+    {
+        "default",
+        "include",
+        "stages",
+        "variables",
+        "workflow",
+        "spec",
+        "image",
+        "services",
+        "cache",
+        "before_script",
+        "after_script",
+    }
 )
 
 

@@ -25,12 +25,17 @@ def section(output: str, title: str) -> list[list[str]]:
 def test_quick_benchmark_prints_its_tables_and_meets_the_targets() -> None:
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "bench_template.py"), "--quick", "--judge", "cpu"],
-        capture_output=True, text=True, check=False, timeout=600,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
     )
     print(result.stdout)
     targets = section(result.stdout, "Targets")
     assert [row[0] for row in targets] == [
-        "any combination generates (cpu)", "a step-up update (cpu)", "a level-0 project's files",
+        "any combination generates (cpu)",
+        "a step-up update (cpu)",
+        "a level-0 project's files",
     ], result.stderr
     assert all(row[3] == "pass" for row in targets), targets
     assert result.returncode == 0

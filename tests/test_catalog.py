@@ -58,8 +58,9 @@ def run_cli(*args: str, env: Mapping[str, str] | None = None) -> subprocess.Comp
 
 # copier.yml's Jinja as copier renders it (its filters, e.g. regex_search); an answer a template reads but
 # is not given fails loudly instead of rendering empty.
-JINJA = SandboxedEnvironment(extensions=["jinja2_ansible_filters.AnsibleCoreFiltersExtension"],
-                             undefined=StrictUndefined)
+JINJA = SandboxedEnvironment(
+    extensions=["jinja2_ansible_filters.AnsibleCoreFiltersExtension"], undefined=StrictUndefined
+)
 
 
 def render(template: Any, **context: Any) -> str:
@@ -76,16 +77,23 @@ CONDITIONAL = {name: spec for name, spec in QUESTIONS.items() if "when" in spec}
 (SWITCH,) = set().union(*(referenced(spec["when"]) for spec in CONDITIONAL.values()))
 SWITCH_VALUES = list(choices(SWITCH).values())
 # Where the cloud answers land in a level-2 project's config/pipeline.toml ([platform]; LEVEL2-CONTRACT).
-PIPELINE_KEYS = {"cloud_region": "region", "artifact_bucket": "bucket", "pipeline_role": "role",
-                 "gcp_project": "project"}
+PIPELINE_KEYS = {
+    "cloud_region": "region",
+    "artifact_bucket": "bucket",
+    "pipeline_role": "role",
+    "gcp_project": "project",
+}
 
 
 def shown_on(question: str) -> list[str]:
     """The choices of SWITCH for which copier asks the question (its `when` renders true)."""
     if question not in CONDITIONAL:
         return SWITCH_VALUES
-    return [value for value in SWITCH_VALUES
-            if yaml.safe_load(render(CONDITIONAL[question]["when"], **{SWITCH: value})) is True]
+    return [
+        value
+        for value in SWITCH_VALUES
+        if yaml.safe_load(render(CONDITIONAL[question]["when"], **{SWITCH: value})) is True
+    ]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -140,8 +148,11 @@ def test_catalog_info_carries_level_and_stack(generate: Generate, answers: dict[
 
 
 def test_catalog_info_owner_and_description_from_free_text(generate: Generate) -> None:
-    answers = {"project_name": "acme-churn", "author_name": "ACME ML Platform (EU)!",
-               "description": 'Churn & "risk": <who leaves>'}
+    answers = {
+        "project_name": "acme-churn",
+        "author_name": "ACME ML Platform (EU)!",
+        "description": 'Churn & "risk": <who leaves>',
+    }
     entity = catalog_info(generate(answers))
     check_entity_rules(entity)
     assert entity["metadata"]["name"] == "acme-churn"
@@ -149,13 +160,16 @@ def test_catalog_info_owner_and_description_from_free_text(generate: Generate) -
     assert entity["spec"]["owner"] == "group:acme-ml-platform-eu"
 
 
-def test_step_up_rewrites_the_labels(
-    generate: Generate, git_project: Callable[[Path], Path]
-) -> None:
+def test_step_up_rewrites_the_labels(generate: Generate, git_project: Callable[[Path], Path]) -> None:
     project = git_project(generate({"maturity_level": 0, "tracker": "wandb", "ci": "gitlab"}))
     copier.run_update(
-        project, data={"maturity_level": 1}, overwrite=True, unsafe=True, defaults=True,
-        vcs_ref=copier.VcsRef.CURRENT, quiet=True,
+        project,
+        data={"maturity_level": 1},
+        overwrite=True,
+        unsafe=True,
+        defaults=True,
+        vcs_ref=copier.VcsRef.CURRENT,
+        quiet=True,
     )
     entity = catalog_info(project)
     check_entity_rules(entity)
@@ -184,9 +198,20 @@ def test_preset_answers_questions_with_valid_choices(preset: Path) -> None:
 def test_preset_generates_its_pinned_stack(template_repo: Path, tmp_path: Path, preset: Path) -> None:
     data = yaml.safe_load(preset.read_text(encoding="utf-8"))
     project = tmp_path / "acme-churn"
-    result = run_cli("copy", "--trust", "--defaults", "--quiet", "--data-file", str(preset),
-                     "-d", "project_name=acme-churn", "-d", "maturity_level=2",
-                     str(template_repo), str(project))
+    result = run_cli(
+        "copy",
+        "--trust",
+        "--defaults",
+        "--quiet",
+        "--data-file",
+        str(preset),
+        "-d",
+        "project_name=acme-churn",
+        "-d",
+        "maturity_level=2",
+        str(template_repo),
+        str(project),
+    )
     assert result.returncode == 0, result.stderr
     answers = recorded(project)
     assert {key: answers[key] for key in data} == data
@@ -199,8 +224,18 @@ def test_preset_generates_its_pinned_stack(template_repo: Path, tmp_path: Path, 
 def test_cli_data_overrides_the_preset(template_repo: Path, tmp_path: Path) -> None:
     preset = yaml.safe_load(PRESETS[0].read_text(encoding="utf-8"))
     other_ci = next(value for value in choices("ci").values() if value != preset["ci"])
-    result = run_cli("copy", "--trust", "--defaults", "--quiet", "--data-file", str(PRESETS[0]),
-                     "-d", f"ci={other_ci}", str(template_repo), str(tmp_path / "p"))
+    result = run_cli(
+        "copy",
+        "--trust",
+        "--defaults",
+        "--quiet",
+        "--data-file",
+        str(PRESETS[0]),
+        "-d",
+        f"ci={other_ci}",
+        str(template_repo),
+        str(tmp_path / "p"),
+    )
     assert result.returncode == 0, result.stderr
     answers = recorded(tmp_path / "p")
     assert answers["ci"] == other_ci
@@ -222,10 +257,14 @@ def org_remotes(template_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyP
     (remotes / "mlops-ladder.git").symlink_to(template_repo)
     gitconfig = tmp_path / "gitconfig"
     gitconfig.write_text(
-        "".join(f'[url "file://{remotes}/"]\n\tinsteadOf = {base}\n' for base in (
-            "https://github.com/acme/", "https://github.com/elsewhere/",
-            "https://gitlab.acme.example/ml-platform/",
-        )),
+        "".join(
+            f'[url "file://{remotes}/"]\n\tinsteadOf = {base}\n'
+            for base in (
+                "https://github.com/acme/",
+                "https://github.com/elsewhere/",
+                "https://gitlab.acme.example/ml-platform/",
+            )
+        ),
         encoding="utf-8",
     )
     with local.env(GIT_CONFIG_GLOBAL=str(gitconfig)):
@@ -233,11 +272,14 @@ def org_remotes(template_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 
 @pytest.mark.usefixtures("org_remotes")
-@pytest.mark.parametrize("source", [
-    "https://github.com/acme/mlops-ladder.git",  # exact entry
-    "gh:acme/mlops-ladder",  # the shortcut, matched as typed
-    "https://gitlab.acme.example/ml-platform/mlops-ladder.git",  # prefix entry
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "https://github.com/acme/mlops-ladder.git",  # exact entry
+        "gh:acme/mlops-ladder",  # the shortcut, matched as typed
+        "https://gitlab.acme.example/ml-platform/mlops-ladder.git",  # prefix entry
+    ],
+)
 def test_settings_trust_lets_the_org_template_run(
     source: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -249,10 +291,13 @@ def test_settings_trust_lets_the_org_template_run(
 
 
 @pytest.mark.usefixtures("org_remotes")
-@pytest.mark.parametrize("source", [
-    "https://github.com/elsewhere/mlops-ladder.git",  # under no entry
-    "gh:acme/mlops-ladder.git",  # not the exact spelling of the entry
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "https://github.com/elsewhere/mlops-ladder.git",  # under no entry
+        "gh:acme/mlops-ladder.git",  # not the exact spelling of the entry
+    ],
+)
 def test_settings_trust_is_no_blanket(source: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COPIER_SETTINGS_PATH", str(SETTINGS))
     with pytest.raises(UnsafeTemplateError, match="jinja_extensions"):
@@ -290,8 +335,11 @@ def form_fields(answers: Mapping[str, Any]) -> tuple[dict[str, dict[str, Any]], 
         fields.update(page["properties"])
         required.update(page.get("required", []))
         for key, dependency in page.get("dependencies", {}).items():
-            branches = [branch for branch in dependency["oneOf"]
-                        if answers.get(key) in branch["properties"][key]["enum"]]
+            branches = [
+                branch
+                for branch in dependency["oneOf"]
+                if answers.get(key) in branch["properties"][key]["enum"]
+            ]
             assert len(branches) == 1, f"{key}={answers.get(key)!r} selects {len(branches)} branches"
             fields.update({name: spec for name, spec in branches[0]["properties"].items() if name != key})
             required.update(branches[0].get("required", []))
@@ -376,8 +424,11 @@ def check_field(name: str, param: Mapping[str, Any], context: Mapping[str, Any])
         assert param["default"] == (render(default, **context) if isinstance(default, str) else default), name
         assert param.get("description") == help_text, name
     if "choices" in question:
-        offered = {label: value for label, value in choices(name).items()
-                   if name != "maturity_level" or value <= MANIFEST.highest_level}
+        offered = {
+            label: value
+            for label, value in choices(name).items()
+            if name != "maturity_level" or value <= MANIFEST.highest_level
+        }
         assert param["enum"] == list(offered.values()), name
         if "enumNames" in param:
             assert param["enumNames"] == list(offered), name
@@ -398,28 +449,79 @@ def test_backstage_form_mirrors_copier_questions(switch: str) -> None:
 # Answers around every validator's edge: slugs, e-mails, regions, project IDs, buckets, role ARNs and
 # service-account e-mails.
 SAMPLES = [
-    "", "acme-churn", "a", "ml-project", "Acme", "acme--churn", "-acme", "acme_churn", "9lives",
-    "ml-team@example.com", "a@b.co", "a b@example.com", "no-at.example.com", "x@y.z", "x@y.zz", "x@@y.com",
-    "eu-west-1", "europe-west4", "us-central1", "us-gov-west-1", "ap-southeast-2", "eu-west", "EU-WEST-1",
-    "eu_west_1", "westeurope", "useast1", "eu-west-1a",
-    "acme-ml-prod", "acme", "acmem", "acmeml", "acme-ml-", "Acme-ml-prod", "9acme-ml", "acme_ml_prod",
-    "a" * 30, "a" * 31, "acme-churn-ml-artifacts", "ml", "mlx", "acme.churn.models", "s3://acme-models", "gs://acme-models",
-    "acme-models-", "Acme-Models", "b" * 63, "b" * 64,
-    "arn:aws:iam::123456789012:role/acme-churn-pipeline", "arn:aws-us-gov:iam::123456789012:role/ml/x",
-    "arn:aws:iam::000000000000:role/ml-project-sagemaker-pipeline", "arn:aws:iam::12345678901:role/x",
-    "arn:aws:iam::123456789012:user/x", "arn:aws:iam::123456789012:role/",
+    "",
+    "acme-churn",
+    "a",
+    "ml-project",
+    "Acme",
+    "acme--churn",
+    "-acme",
+    "acme_churn",
+    "9lives",
+    "ml-team@example.com",
+    "a@b.co",
+    "a b@example.com",
+    "no-at.example.com",
+    "x@y.z",
+    "x@y.zz",
+    "x@@y.com",
+    "eu-west-1",
+    "europe-west4",
+    "us-central1",
+    "us-gov-west-1",
+    "ap-southeast-2",
+    "eu-west",
+    "EU-WEST-1",
+    "eu_west_1",
+    "westeurope",
+    "useast1",
+    "eu-west-1a",
+    "acme-ml-prod",
+    "acme",
+    "acmem",
+    "acmeml",
+    "acme-ml-",
+    "Acme-ml-prod",
+    "9acme-ml",
+    "acme_ml_prod",
+    "a" * 30,
+    "a" * 31,
+    "acme-churn-ml-artifacts",
+    "ml",
+    "mlx",
+    "acme.churn.models",
+    "s3://acme-models",
+    "gs://acme-models",
+    "acme-models-",
+    "Acme-Models",
+    "b" * 63,
+    "b" * 64,
+    "arn:aws:iam::123456789012:role/acme-churn-pipeline",
+    "arn:aws-us-gov:iam::123456789012:role/ml/x",
+    "arn:aws:iam::000000000000:role/ml-project-sagemaker-pipeline",
+    "arn:aws:iam::12345678901:role/x",
+    "arn:aws:iam::123456789012:user/x",
+    "arn:aws:iam::123456789012:role/",
     "arn:aws:iam::123456789012:role/a b",
-    "ml-pipelines@acme-ml-prod.iam.gserviceaccount.com", "ml@acme-ml-prod.iam.gserviceaccount.com",
-    "mlpi@acme-ml-prod.iam.gserviceaccount.com", "mlpip@acme-ml-prod.iam.gserviceaccount.com",
-    f"m{'l' * 29}@acme.iam.gserviceaccount.com", f"m{'l' * 30}@acme.iam.gserviceaccount.com",
-    "ml-pipelines@acme-ml-prod.gserviceaccount.com", "ML-pipelines@acme.iam.gserviceaccount.com",
-    "1234-compute@developer.gserviceaccount.com", "ml-pipelines@acme-ml-prod.iam.gserviceaccount.com.evil",
+    "ml-pipelines@acme-ml-prod.iam.gserviceaccount.com",
+    "ml@acme-ml-prod.iam.gserviceaccount.com",
+    "mlpi@acme-ml-prod.iam.gserviceaccount.com",
+    "mlpip@acme-ml-prod.iam.gserviceaccount.com",
+    f"m{'l' * 29}@acme.iam.gserviceaccount.com",
+    f"m{'l' * 30}@acme.iam.gserviceaccount.com",
+    "ml-pipelines@acme-ml-prod.gserviceaccount.com",
+    "ML-pipelines@acme.iam.gserviceaccount.com",
+    "1234-compute@developer.gserviceaccount.com",
+    "ml-pipelines@acme-ml-prod.iam.gserviceaccount.com.evil",
 ]
-PATTERN_CASES = sorted({
-    (name, switch if name in CONDITIONAL else SWITCH_VALUES[0])
-    for name in QUESTIONS if uses_regex(name)
-    for switch in (shown_on(name) if name in CONDITIONAL else SWITCH_VALUES[:1])
-})
+PATTERN_CASES = sorted(
+    {
+        (name, switch if name in CONDITIONAL else SWITCH_VALUES[0])
+        for name in QUESTIONS
+        if uses_regex(name)
+        for switch in (shown_on(name) if name in CONDITIONAL else SWITCH_VALUES[:1])
+    }
+)
 
 
 def ecmascript_matches(pattern: str, samples: list[str]) -> list[bool] | None:
@@ -427,10 +529,13 @@ def ecmascript_matches(pattern: str, samples: list[str]) -> list[bool] | None:
     node = shutil.which("node")
     if node is None:
         return None
-    script = "const [p, s] = JSON.parse(process.argv[1]); " \
-             "console.log(JSON.stringify(s.map(x => new RegExp(p, 'u').test(x))));"
-    result = subprocess.run([node, "-e", script, json.dumps([pattern, samples])],
-                            capture_output=True, text=True, check=True)
+    script = (
+        "const [p, s] = JSON.parse(process.argv[1]); "
+        "console.log(JSON.stringify(s.map(x => new RegExp(p, 'u').test(x))));"
+    )
+    result = subprocess.run(
+        [node, "-e", script, json.dumps([pattern, samples])], capture_output=True, text=True, check=True
+    )
     return json.loads(result.stdout)
 
 
@@ -476,11 +581,16 @@ def test_backstage_form_requires_the_fields_of_the_chosen_platform(switch: str) 
 # The submissions: for every platform, what a user types into the cloud fields (the vertex one also
 # overrides the region's default).
 TYPED: dict[str, dict[str, str]] = {
-    "sagemaker": {"artifact_bucket": "acme-churn-models",
-                  "pipeline_role": "arn:aws:iam::123456789012:role/acme-churn-pipeline"},
-    "vertex": {"cloud_region": "europe-west1", "gcp_project": "acme-ml-prod",
-               "artifact_bucket": "acme-churn-models",
-               "pipeline_role": "ml-pipelines@acme-ml-prod.iam.gserviceaccount.com"},
+    "sagemaker": {
+        "artifact_bucket": "acme-churn-models",
+        "pipeline_role": "arn:aws:iam::123456789012:role/acme-churn-pipeline",
+    },
+    "vertex": {
+        "cloud_region": "europe-west1",
+        "gcp_project": "acme-ml-prod",
+        "artifact_bucket": "acme-churn-models",
+        "pipeline_role": "ml-pipelines@acme-ml-prod.iam.gserviceaccount.com",
+    },
 }
 GENERATE_CASES = [
     pytest.param(switch, hidden, id=f"{switch}-{hidden}")
@@ -505,11 +615,22 @@ def test_backstage_action_command_line_generates(
     form = form_submission(switch, project_name="acme-churn", maturity_level=2, ci="gitlab")
     check_form_accepts(form)
     step = copier_step()["input"]
-    rendered = {name: value.replace(f"${{{{ parameters.{name} }}}}", str(form.get(name, "")))
-                for name, value in step["values"].items() if name in form or hidden == "empty"}
+    rendered = {
+        name: value.replace(f"${{{{ parameters.{name} }}}}", str(form.get(name, "")))
+        for name, value in step["values"].items()
+        if name in form or hidden == "empty"
+    }
     data = [arg for name, value in rendered.items() for arg in ("--data", f"{name}={value}")]
-    result = run_cli("copy", "--force", "-a", step["answerFile"], *data, str(clone), str(workspace),
-                     env={"COPIER_SETTINGS_PATH": str(settings)})
+    result = run_cli(
+        "copy",
+        "--force",
+        "-a",
+        step["answerFile"],
+        *data,
+        str(clone),
+        str(workspace),
+        env={"COPIER_SETTINGS_PATH": str(settings)},
+    )
     assert result.returncode == 0, result.stderr
     answers = recorded(workspace)
     assert answers["_commit"] == TEMPLATE_VERSION and answers["maturity_level"] == 2

@@ -143,6 +143,8 @@ SCRIPT_KEYS = {"run", "script", "before_script", "after_script"}
 
 def script_of(document: Any) -> str:
     return "\n".join(scripts(document))
+
+
 MAKE = re.compile(r"(?:^|[;&|(]|\bthen\b|\bdo\b)\s*make\s+([^;&|)\n]*)", re.MULTILINE)
 MAKE_TARGET = re.compile(r"^([^\s:=#][^:=#]*?)\s*:(?!=)", re.MULTILINE)
 
@@ -443,6 +445,7 @@ def test_local_training_keeps_its_outputs(render: Render, answers: dict[str, Any
 
 def expand(word: str, script: str) -> str:
     """A shell word with the script's own `name="value"` assignments substituted (the last one wins)."""
+
     def value(match: re.Match[str]) -> str:
         name = match.group(1) or match.group(2)
         found = re.findall(rf'^\s*(?:export\s+)?{name}="?([^"\n]*?)"?\s*$', script, re.MULTILINE)

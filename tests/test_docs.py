@@ -54,9 +54,21 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     destination = tmp_path_factory.mktemp("site")
     started = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file", str(ROOT / "mkdocs.yml"),
-         "--site-dir", str(destination)],
-        cwd=ROOT, capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "mkdocs",
+            "build",
+            "--strict",
+            "--config-file",
+            str(ROOT / "mkdocs.yml"),
+            "--site-dir",
+            str(destination),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
         env={"PATH": "/usr/bin:/bin", "NO_MKDOCS_2_WARNING": "1", "HOME": str(destination)},
     )
     assert result.returncode == 0, result.stderr
@@ -125,8 +137,9 @@ def load_hook() -> ModuleType:
     return module
 
 
-@pytest.mark.parametrize("placeholder", ["<!-- ladder: nonsense -->", "<!-- ladder: level 9 -->",
-                                         "<!-- ladder: matrix 1 -->"])
+@pytest.mark.parametrize(
+    "placeholder", ["<!-- ladder: nonsense -->", "<!-- ladder: level 9 -->", "<!-- ladder: matrix 1 -->"]
+)
 def test_unknown_placeholder_fails_the_build(placeholder: str) -> None:
     from mkdocs.exceptions import PluginError
 

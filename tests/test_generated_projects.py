@@ -1,8 +1,9 @@
 """The generated project's own interface works, as its team would use it.
 
 For every combination of the built levels, in a fresh git repo: `make install`, `make lint` (from the level
-that adds it), `make test`, `make train`, `make pipeline` and `make pipeline-definition` (from level 2) and `make monitor` pass, and the runs leave nothing for git to track
-but the lock file `make install` writes. `make maturity` names the level and the command that steps up.
+that adds it), `make test`, `make train`, `make pipeline` and, on SageMaker / Vertex AI,
+`make pipeline-definition` (from level 2), and `make monitor` pass, and the runs leave nothing for git to
+track but the lock file `make install` writes. `make maturity` names the level and the command that steps up.
 
 Many combinations render the same project apart from the files that record their answers (below level 2
 the platform changes nothing; at level 0 neither does the rest of the stack), so the make targets run once

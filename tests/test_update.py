@@ -276,7 +276,7 @@ PIPELINE_LEVEL = next(c.level for c in MANIFEST.components if c.name == "trainin
 CHECKED = [
     pytest.param(DEFAULT_STACK, 0, 1, True, id="default-0-to-1-locked-at-0"),
     *(
-        [pytest.param(DEFAULT_STACK, HIGHEST - 1, HIGHEST, True, id=f"default-{HIGHEST - 1}-to-{HIGHEST}-locked")]
+        [pytest.param(DEFAULT_STACK, HIGHEST - 1, HIGHEST, True, id=f"default-{HIGHEST - 1}-to-{HIGHEST}")]
         if HIGHEST > 1
         else []
     ),

@@ -52,6 +52,7 @@ def matrix(manifest: Manifest, page: str) -> str:
     header = ["component", "what the project contains", "stack"] + [
         f"[{level['level']} {level['name']}]({link(level_page(level), page)})" for level in manifest.levels
     ]
+
     def mark(component: Component, level: dict[str, Any]) -> str:
         if component.level > level["level"]:
             return ""
@@ -114,13 +115,15 @@ def stack(manifest: Manifest) -> str:
             {c.title for c in manifest.components if question in c.when},
             key=[c.title for c in manifest.components].index,
         )
-        rows.append([
-            f"`{question}`",
-            "<br>".join(f"`{value}`: {label}" for value, label in spec["choices"].items()),
-            spec["from_level"],
-            f"`{DEFAULTS[question]}`",
-            ", ".join(dependent) or _nothing_yet(manifest, spec["from_level"]),
-        ])
+        rows.append(
+            [
+                f"`{question}`",
+                "<br>".join(f"`{value}`: {label}" for value, label in spec["choices"].items()),
+                spec["from_level"],
+                f"`{DEFAULTS[question]}`",
+                ", ".join(dependent) or _nothing_yet(manifest, spec["from_level"]),
+            ]
+        )
     return _table(["question", "choices", "used from level", "default", "components that follow it"], rows)
 
 

@@ -38,7 +38,7 @@ def ladder_svg(manifest: Manifest) -> str:
         'font-family="Roboto, Helvetica, Arial, sans-serif">',
         '<title id="ladder-title">The mlops-ladder maturity levels and the components each adds</title>',
         f'<text x="{MARGIN}" y="{MARGIN + 6}" font-size="13" fill="#37474f">each step up is one '
-        "<tspan font-family=\"monospace\">copier update</tspan>; a level keeps everything below it</text>",
+        '<tspan font-family="monospace">copier update</tspan>; a level keeps everything below it</text>',
     ]
     for index, level in enumerate(levels):
         number = level["level"]
