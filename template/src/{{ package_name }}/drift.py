@@ -46,6 +46,12 @@ from .data import ID, TARGET
 EPSILON = 1e-4  # the share given to an empty bin, so that PSI stays finite
 MAX_PLOTS = 12  # the HTML plots the most drifted features only, to stay small and quick to write
 EXIT_DRIFT = 3
+STYLE = """
+body { font-family: sans-serif; margin: 2em; } table { border-collapse: collapse; }
+td, th { border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: right; }
+td:first-child { text-align: left; } tr.drift { background: #fde2e1; }
+figure { display: inline-block; margin: 0.3em; }
+"""
 
 
 def settings() -> dict[str, Any]:
@@ -227,12 +233,7 @@ def render_html(report: dict[str, Any], reference: pd.DataFrame, current: pd.Dat
     )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Drift report</title>
-<style>
-body {{ font-family: sans-serif; margin: 2em; }} table {{ border-collapse: collapse; }}
-td, th {{ border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: right; }}
-td:first-child {{ text-align: left; }} tr.drift {{ background: #fde2e1; }}
-figure {{ display: inline-block; margin: 0.3em; }}
-</style></head><body>
+<style>{STYLE}</style></head><body>
 <h1>Drift report: {verdict}</h1>
 <p>{summary["current_rows"]} current rows against {summary["reference_rows"]} reference rows,
 {summary["created_at"]}.
