@@ -22,8 +22,9 @@ STACKS = sorted({tuple((q, a[q]) for q in MANIFEST.stack) for a in COMBINATIONS}
 COPIER = yaml.safe_load((ROOT / "copier.yml").read_text(encoding="utf-8"))
 RUFF = Path(sys.executable).with_name("ruff")
 
-# Jinja left in the output; `${{ ... }}` (GitHub Actions) and `${#...}` (shell) are not Jinja.
-JINJA = re.compile(r"(?<!\$)\{[{%#]")
+# Jinja left in the output; `${{ ... }}` (GitHub Actions), `${#...}` (shell) and `{{$.outputs...}}` (the
+# placeholders of a compiled Kubeflow pipeline) are not Jinja.
+JINJA = re.compile(r"(?<!\$)\{(?:\{(?!\$\.)|[%#])")
 # The line of a shared file (README.md) above which the team owns the text.
 SHARED_MARKER = re.compile(r"^<!-- mlops-ladder: .*-->$", re.MULTILINE)
 
