@@ -6,10 +6,11 @@ that adds it), `make test`, `make train`, `make pipeline` and, on SageMaker / Ve
 track but the lock file `make install` writes. `make maturity` names the level and the command that steps up.
 
 Many combinations render the same project apart from the files that record their answers (below level 2
-the platform changes nothing; at level 0 neither does the rest of the stack), so the make targets run once
+the platform changes nothing; at level 0 neither does the rest of the stack) or that only the CI reads (the
+CI choice changes no make target), so the make targets run once
 per distinct project: each test takes the combinations the manifest predicts to be one project (a level and
 the stack answers that level uses), groups them by a hash of the rendered tree without the files that only
-record answers (ANSWERS_ONLY), and runs the targets once per group it finds. A wrong prediction costs a
+record answers (MAKE_BLIND), and runs the targets once per group it finds. A wrong prediction costs a
 run, never a combination. (One test per predicted project rather than per combination: pytest-xdist's
 loadgroup cannot keep combinations together under pytest 9.2, and these tests must not wait on each other.)
 uv and pre-commit use their default shared caches, so a dependency is downloaded once for all projects.
@@ -31,6 +32,13 @@ from conftest import MANIFEST, Render, all_answers, answers_id, commit_all, full
 
 # Files that only record the answers (the stack a level does not use yet included); no make target reads them.
 ANSWERS_ONLY = {".copier-answers.yml", ".mlops-ladder/maturity.py", "catalog-info.yaml"}
+# The CI system's files, and the README that describes them, change what the CI runs, never what a make
+# target does: the CI choices are one project here (test_ci_files.py validates every CI file).
+CI_QUESTION = "ci"
+CI_FILES = {
+    path for c in MANIFEST.components if set(c.when) == {CI_QUESTION} for path, _ in c.paths("{package}")
+}
+MAKE_BLIND = ANSWERS_ONLY | CI_FILES | {"README.md"}
 LINT_FROM_LEVEL = next(c.level for c in MANIFEST.components if c.name == "lint_precommit")
 PIPELINE_FROM_LEVEL = next(c.level for c in MANIFEST.components if c.name == "training_pipeline")
 PLATFORM_PIPELINES = [c for c in MANIFEST.components if c.name.startswith("platform_pipeline")]
@@ -41,7 +49,11 @@ MAKE_TIMEOUT = 1800  # the first MLflow install downloads ~850 MB
 def predicted_project(answers: dict[str, Any]) -> str:
     """The group a combination's project should fall in: its level and the stack answers that level uses."""
     level = answers["maturity_level"]
-    used = [str(answers[q]) for q, spec in MANIFEST.stack.items() if spec["from_level"] <= level]
+    used = [
+        str(answers[q])
+        for q, spec in MANIFEST.stack.items()
+        if spec["from_level"] <= level and q != CI_QUESTION
+    ]
     return "-".join([str(level), *used])
 
 
@@ -55,7 +67,7 @@ def tree_hash(project: Path) -> str:
     digest = hashlib.sha256()
     for path in sorted(p for p in project.rglob("*") if p.is_file()):
         relative = path.relative_to(project).as_posix()
-        if relative not in ANSWERS_ONLY:
+        if relative not in MAKE_BLIND:
             digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 
@@ -132,7 +144,7 @@ def test_make_targets_pass(
 @pytest.mark.parametrize("combinations", [pytest.param(c, id=f"level-{p}") for p, c in PREDICTED.items()])
 def test_predicted_projects_render_alike(render: Render, combinations: list[dict[str, Any]]) -> None:
     """Keeps the slow tests at one make run per project: a new file that records the stack at a level that
-    does not use it belongs in ANSWERS_ONLY, or every combination installs and trains on its own."""
+    does not use it belongs in MAKE_BLIND, or every combination installs and trains on its own."""
     trees = {tree_hash(render(answers)) for answers in combinations}
     assert len(trees) == 1, f"{len(trees)} distinct projects for {[answers_id(a) for a in combinations]}"
 
