@@ -30,3 +30,14 @@ def platform_settings() -> dict[str, str]:
     """
     table = load_config("pipeline").get("platform", {})
     return {key: os.environ.get(f"PIPELINE_{key.upper()}", str(value)) for key, value in table.items()}
+
+
+def step_environment() -> dict[str, str]:
+    """Environment variables for the cloud pipeline's step containers: config/pipeline.toml [step_environment].
+
+    A variable set in this process (as in the CI job that submits the pipeline) wins over the file; empty
+    values are left out.
+    """
+    table = load_config("pipeline").get("step_environment", {})
+    values = {name: os.environ.get(name, str(value)) for name, value in table.items()}
+    return {name: value for name, value in values.items() if value}

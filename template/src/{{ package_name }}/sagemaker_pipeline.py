@@ -24,7 +24,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from . import pipeline
-from .config import PROJECT_ROOT, platform_settings
+from .config import PROJECT_ROOT, platform_settings, step_environment
 
 PIPELINE_NAME = pipeline.__name__.split(".")[0].replace("_", "-") + "-training"
 DEFAULT_OUT = PROJECT_ROOT / "build" / "pipeline.json"
@@ -40,7 +40,9 @@ def step_command(step: str, first: bool) -> list[str]:
     return ["python", "-m", pipeline.__name__, "step", step, *reads, "--output", OUTPUT_DIR]
 
 
-def processing_step(step: str, previous: str | None, settings: dict[str, str]) -> dict[str, Any]:
+def processing_step(
+    step: str, previous: str | None, settings: dict[str, str], environment: dict[str, str]
+) -> dict[str, Any]:
     """One processing step of the definition; `previous` names the step whose output is its input."""
     output_uri = {
         "Std:Join": {
@@ -75,6 +77,8 @@ def processing_step(step: str, previous: str | None, settings: dict[str, str]) -
             ]
         },
     }
+    if environment:
+        arguments["Environment"] = environment
     if previous is not None:
         previous_output = f"Steps.{previous}.ProcessingOutputConfig.Outputs['output'].S3Output.S3Uri"
         arguments["ProcessingInputs"] = [
@@ -94,16 +98,22 @@ def processing_step(step: str, previous: str | None, settings: dict[str, str]) -
     return {"Name": step, "Type": "Processing", "Arguments": arguments}
 
 
-def definition(settings: dict[str, str] | None = None) -> dict[str, Any]:
-    """The pipeline definition: every step of `pipeline.STEPS` in order; needs no credentials."""
+def definition(
+    settings: dict[str, str] | None = None, environment: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The pipeline definition: every step of `pipeline.STEPS` in order; needs no credentials.
+
+    Every step gets `environment` (config/pipeline.toml [step_environment] unless given).
+    """
     settings = settings or platform_settings()
+    environment = step_environment() if environment is None else environment
     previous_steps: list[str | None] = [None, *pipeline.STEPS[:-1]]
     return {
         "Version": "2020-12-01",
         "Metadata": {},
         "Parameters": [],
         "Steps": [
-            processing_step(step, previous, settings)
+            processing_step(step, previous, settings, environment)
             for step, previous in zip(pipeline.STEPS, previous_steps, strict=True)
         ],
     }

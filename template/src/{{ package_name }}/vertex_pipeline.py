@@ -21,7 +21,7 @@ from typing import Any
 from kfp import compiler, dsl
 
 from . import pipeline
-from .config import PROJECT_ROOT, platform_settings
+from .config import PROJECT_ROOT, platform_settings, step_environment
 
 PIPELINE_NAME = pipeline.__name__.split(".")[0].replace("_", "-") + "-training"
 DEFAULT_OUT = PROJECT_ROOT / "build" / "pipeline.yaml"
@@ -54,8 +54,9 @@ def step_component(step: str, image: str, first: bool) -> Callable[..., Any]:
     return dsl.container_component(component)
 
 
-def build_pipeline(image: str) -> Callable[..., Any]:
-    """The pipeline: every step of `pipeline.STEPS` in order, each fed the previous step's output."""
+def build_pipeline(image: str, environment: dict[str, str]) -> Callable[..., Any]:
+    """The pipeline: every step of `pipeline.STEPS` in order, each fed the previous step's output and
+    given the `environment` variables."""
 
     @dsl.pipeline(name=PIPELINE_NAME, description=" -> ".join(pipeline.STEPS))
     def training_pipeline() -> None:
@@ -67,15 +68,25 @@ def build_pipeline(image: str) -> Callable[..., Any]:
                 task = step_component(step, image, first=False)(previous=task.outputs["output"])
             # Every run reads fresh data, so no step may be skipped as "already computed".
             task.set_caching_options(False)
+            for name, value in environment.items():
+                task.set_env_variable(name, value)
 
     return training_pipeline
 
 
-def compile_pipeline(path: Path = DEFAULT_OUT, settings: dict[str, str] | None = None) -> Path:
-    """Compile the pipeline to YAML at `path` for the configured step image; offline, no credentials."""
+def compile_pipeline(
+    path: Path = DEFAULT_OUT,
+    settings: dict[str, str] | None = None,
+    environment: dict[str, str] | None = None,
+) -> Path:
+    """Compile the pipeline to YAML at `path` for the configured step image; offline, no credentials.
+
+    Every step gets `environment` (config/pipeline.toml [step_environment] unless given).
+    """
     settings = settings or platform_settings()
+    environment = step_environment() if environment is None else environment
     path.parent.mkdir(parents=True, exist_ok=True)
-    compiler.Compiler().compile(build_pipeline(settings["image"]), str(path))
+    compiler.Compiler().compile(build_pipeline(settings["image"], environment), str(path))
     return path
 
 
