@@ -33,7 +33,7 @@ def platform_settings() -> dict[str, str]:
 
 
 def step_environment() -> dict[str, str]:
-    """Environment variables for the cloud pipeline's step containers: config/pipeline.toml [step_environment].
+    """Environment variables of the cloud pipeline's step containers: [step_environment] of pipeline.toml.
 
     A variable set in this process (as in the CI job that submits the pipeline) wins over the file; empty
     values are left out.
