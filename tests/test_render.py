@@ -6,16 +6,29 @@ and every assertion below reads that one copy.
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 import sys
+import tomllib
+import warnings
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from conftest import LEVELS, MANIFEST, ROOT, Render, all_answers, answers_id, full_answers, project_files
+from conftest import (
+    LEVELS,
+    MANIFEST,
+    ROOT,
+    Generate,
+    Render,
+    all_answers,
+    answers_id,
+    full_answers,
+    project_files,
+)
 
 COMBINATIONS = all_answers()
 STACKS = sorted({tuple((q, a[q]) for q in MANIFEST.stack) for a in COMBINATIONS})
@@ -109,3 +122,20 @@ def test_generated_python_is_ruff_clean(render: Render, answers: dict[str, Any])
             [str(RUFF), *command, "--no-cache", "."], cwd=project, capture_output=True, text=True
         )
         assert result.returncode == 0, f"ruff {' '.join(command)}:\n{result.stdout}{result.stderr}"
+
+
+def test_free_text_answers_keep_the_project_valid(generate: Generate) -> None:
+    """Quotes and backslashes in the description and the author's name reach the files intact and valid."""
+    description = 'Scores "churn risk" for C:\\Users and \\d-like text """ too'
+    author = 'O"Brien \\ Data Team'
+    project = generate({"maturity_level": 1, "description": description, "author_name": author})
+    package = full_answers({})["package_name"]
+
+    metadata = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert metadata["description"] == description
+    assert metadata["authors"][0]["name"] == author
+    source = (project / "src" / package / "__init__.py").read_text(encoding="utf-8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an invalid escape sequence would only warn
+        docstring = ast.get_docstring(ast.parse(source))
+    assert docstring == f"{description}."
