@@ -81,8 +81,9 @@ def versions(store: Path = STORE) -> list[DataVersion]:
     paths = sorted(store.glob("*.csv"), key=lambda path: path.stat().st_mtime, reverse=True)
     described = []
     for path in paths:
-        header = path.open(encoding="utf-8").readline()
-        rows = sum(1 for _ in path.open(encoding="utf-8")) - 1
+        with path.open(encoding="utf-8") as stored:
+            header = stored.readline()
+            rows = sum(1 for _ in stored)
         described.append(DataVersion(id=path.stem, path=path, rows=rows, columns=header.count(",") + 1))
     return described
 
