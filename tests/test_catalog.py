@@ -194,24 +194,29 @@ def test_preset_answers_questions_with_valid_choices(preset: Path) -> None:
             assert copier_accepts(question, data[SWITCH], str(value)), (question, value)
 
 
-@pytest.mark.parametrize("preset", PRESETS, ids=lambda path: path.name)
-def test_preset_generates_its_pinned_stack(template_repo: Path, tmp_path: Path, preset: Path) -> None:
-    data = yaml.safe_load(preset.read_text(encoding="utf-8"))
-    project = tmp_path / "acme-churn"
-    result = run_cli(
+def copy_with_preset(
+    preset: Path, template: Path, destination: Path, *data: str
+) -> subprocess.CompletedProcess[str]:
+    """`copier copy --trust --defaults --data-file PRESET [-d KEY=VALUE ...]`, as a team runs it."""
+    answers = [arg for item in data for arg in ("-d", item)]
+    return run_cli(
         "copy",
         "--trust",
         "--defaults",
         "--quiet",
         "--data-file",
         str(preset),
-        "-d",
-        "project_name=acme-churn",
-        "-d",
-        "maturity_level=2",
-        str(template_repo),
-        str(project),
+        *answers,
+        str(template),
+        str(destination),
     )
+
+
+@pytest.mark.parametrize("preset", PRESETS, ids=lambda path: path.name)
+def test_preset_generates_its_pinned_stack(template_repo: Path, tmp_path: Path, preset: Path) -> None:
+    data = yaml.safe_load(preset.read_text(encoding="utf-8"))
+    project = tmp_path / "acme-churn"
+    result = copy_with_preset(preset, template_repo, project, "project_name=acme-churn", "maturity_level=2")
     assert result.returncode == 0, result.stderr
     answers = recorded(project)
     assert {key: answers[key] for key in data} == data
@@ -224,18 +229,7 @@ def test_preset_generates_its_pinned_stack(template_repo: Path, tmp_path: Path, 
 def test_cli_data_overrides_the_preset(template_repo: Path, tmp_path: Path) -> None:
     preset = yaml.safe_load(PRESETS[0].read_text(encoding="utf-8"))
     other_ci = next(value for value in choices("ci").values() if value != preset["ci"])
-    result = run_cli(
-        "copy",
-        "--trust",
-        "--defaults",
-        "--quiet",
-        "--data-file",
-        str(PRESETS[0]),
-        "-d",
-        f"ci={other_ci}",
-        str(template_repo),
-        str(tmp_path / "p"),
-    )
+    result = copy_with_preset(PRESETS[0], template_repo, tmp_path / "p", f"ci={other_ci}")
     assert result.returncode == 0, result.stderr
     answers = recorded(tmp_path / "p")
     assert answers["ci"] == other_ci
