@@ -70,7 +70,7 @@ def score(number: str, rows: pd.DataFrame, metric: str) -> float:
 def write_record(record: dict[str, Any]) -> Path:
     """Write a decision as JSON below RECORDS_DIR; the file name sorts by time."""
     RECORDS_DIR.mkdir(parents=True, exist_ok=True)
-    stamp = record["decided_at"].replace(":", "").replace("-", "")
+    stamp = datetime.fromisoformat(record["decided_at"]).strftime("%Y%m%dT%H%M%S%fZ")
     path = RECORDS_DIR / f"{stamp}-{record['action']}-{record['model_name']}-v{record['version']}.json"
     path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     record["record"] = str(path)
