@@ -177,7 +177,8 @@ def rollback() -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description="Promote a candidate to champion if it beats it, or roll back."
+        description="Promote a candidate to champion if it beats it (exit status 1 when it does not), or "
+        "roll back."
     )
     parser.add_argument(
         "--candidate", metavar="ALIAS", help="the alias of the candidate (default: challenger)"
@@ -189,7 +190,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{record['action']}: {record['reason']}")
     print(f"{CHAMPION}: {record['model_name']} version {champion.version if champion else 'none'}")
     print(f"recorded in {record['record']}")
-    return 0
+    # A refused candidate fails the command, so a CD job stops before it deploys; a candidate that already
+    # is the champion (a push that changed only code) is no refusal.
+    return 1 if record["action"] == "refuse" and record["champion"]["version"] != record["version"] else 0
 
 
 if __name__ == "__main__":
