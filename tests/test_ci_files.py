@@ -7,6 +7,7 @@ Which CI files exist comes from components.yml; this module only knows each CI s
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 import subprocess
 import sys
@@ -255,7 +256,10 @@ def test_gitlab_schedules_run_only_their_own_task(render: Render, answers: dict[
             on = [label for label, variables in schedules.items() if gitlab_ci.runs(config, job, variables)]
             pushed = [label for label, variables in PUSHES.items() if gitlab_ci.runs(config, job, variables)]
             assert on in ([], [task(path)]), f"{path}: {name} runs in the schedules {on}"
-            assert pushed == ([] if on else list(PUSHES)), f"{path}: {name} runs on {pushed}"
+            if path in deploy_files(answers):  # deployments: pushes to the default branch, never an MR
+                assert (on, pushed) == ([], ["push"]), f"{path}: {name} runs on {on + pushed}"
+            else:
+                assert pushed == ([] if on else list(PUSHES)), f"{path}: {name} runs on {pushed}"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -269,6 +273,15 @@ TRAINING_COMPONENTS = [
 def training_files(answers: dict[str, Any]) -> list[str]:
     full = full_answers(answers)
     enabled = [c for c in TRAINING_COMPONENTS if c.enabled(full)]
+    return sorted(path for c in enabled for path, _ in c.paths(full["package_name"]))
+
+
+CD_COMPONENTS = [c for c in MANIFEST.components if c.name.startswith("cd_") and not c.planned]
+
+
+def deploy_files(answers: dict[str, Any]) -> list[str]:
+    full = full_answers(answers)
+    enabled = [c for c in CD_COMPONENTS if c.enabled(full)]
     return sorted(path for c in enabled for path, _ in c.paths(full["package_name"]))
 
 
@@ -385,7 +398,10 @@ def test_github_id_token_only_where_a_cloud_login_needs_it(
         assert writes is bool(login), f"job {name}: id-token: write {'without' if writes else 'but'} a login"
         assert login in ([], [cloud.github_login] if cloud else []), f"job {name} logs in with {login}"
         with_token += [name] if writes else []
-    assert len(with_token) == (cloud is not None and path in training_files(answers))
+    if path in training_files(answers):
+        assert len(with_token) == (cloud is not None)
+    else:  # a deployment logs in in each job that touches the cloud, and only for a cloud
+        assert bool(with_token) is (cloud is not None and path in deploy_files(answers))
     recorded = load(project, ".copier-answers.yml")
     for job in workflow["jobs"].values():
         for step in job.get("steps", []):
@@ -416,14 +432,17 @@ def test_gitlab_training_runs_on_its_schedule_and_by_hand(
 
 
 @pytest.mark.parametrize("answers", GITLAB)
-def test_gitlab_id_tokens_only_for_cloud_training(render: Render, answers: dict[str, Any]) -> None:
+def test_gitlab_id_tokens_only_for_cloud_training_and_deployment(
+    render: Render, answers: dict[str, Any]
+) -> None:
     project = render(answers)
     jobs = gitlab_ci.jobs(gitlab_ci.merged_config(project))
     cloud = CLOUDS.get(answers["platform"])
-    training = {name for path in training_files(answers) for name in jobs_of(project, path)}
+    files = training_files(answers) + deploy_files(answers)
+    in_the_cloud = {name for path in files for name in jobs_of(project, path)}
     for name, job in jobs.items():
         audiences = [token["aud"] for token in job.get("id_tokens", {}).values()]
-        if cloud is None or name not in training:
+        if cloud is None or name not in in_the_cloud:
             assert audiences == [], f"{name}: an ID token it does not need"
         else:
             assert audiences, f"{name}: no ID token for {answers['platform']}"
@@ -482,3 +501,199 @@ def test_cloud_training_submits_the_image_it_pushed(
     ]
     assert len(pushed) == 1 and pushed[0].endswith(f":{commit}"), f"push {pushed}: tag it with the commit"
     assert handed == pushed, "the pushed image reaches the submission as PIPELINE_IMAGE"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Continuous deployment (level 3): the files of the cd_* components, per CI system.
+# Jobs are found by what they run, not by their names: the tests hold whatever a team renames.
+
+DEPLOY = [
+    pytest.param(answers, path, id=f"{answers_id(answers)}:{path}")
+    for answers in all_answers()
+    for path in deploy_files(answers)
+]
+GITHUB_DEPLOY = [p for p in DEPLOY if p.values[0]["ci"] == "github"]  # type: ignore[index]
+GITLAB_DEPLOY = [p for p in DEPLOY if p.values[0]["ci"] == "gitlab"]  # type: ignore[index]
+
+
+def make_commands(script: str) -> list[list[str]]:
+    """Each `make` command of a script as its words (targets and VAR=value alike), in order."""
+    return [match.group(1).replace('"', "").split() for match in MAKE.finditer(script)]
+
+
+# Each part of the deployment and the make command (its first words) that gives its job away.
+ROLES = {
+    "test": ["test"],
+    "staging": ["deploy", "ENV=staging"],
+    "smoke": ["smoke", "ENV=staging"],
+    "production": ["promote"],
+    "rollback": ["promote", "ARGS=--rollback"],
+}
+
+
+def roles(scripts_by_job: dict[str, str]) -> dict[str, str]:
+    """Which job plays which part of the deployment, found by what it runs (one job per part)."""
+    found: dict[str, str] = {}
+    for role, words in [("build", None), *ROLES.items()]:
+        names = [
+            name
+            for name, script in scripts_by_job.items()
+            if ("docker push" in script if words is None else plays(make_commands(script), words))
+        ]
+        assert len(names) == 1, f"{role}: jobs {names}"
+        found[role] = names[0]
+    return found
+
+
+def plays(commands: list[list[str]], words: list[str]) -> bool:
+    """Whether a make command starts with these words (`test` counts anywhere among the targets)."""
+    if words == ["test"]:
+        return any("test" in command for command in commands)
+    return any(
+        command == words if words == ["promote"] else command[: len(words)] == words for command in commands
+    )
+
+
+def needs_of(job: dict[str, Any]) -> list[str]:
+    needs = job.get("needs", [])
+    return [needs] if isinstance(needs, str) else [n if isinstance(n, str) else n["job"] for n in needs]
+
+
+def environment_of(job: dict[str, Any]) -> str | None:
+    environment = job.get("environment")
+    return environment.get("name") if isinstance(environment, dict) else environment
+
+
+def assert_production_steps(commands: list[list[str]], first: list[str]) -> None:
+    """The gate (or the rollback) first, then the production deployment, then its smoke test."""
+    deploy = [c for c in commands if c[:1] == ["deploy"]]
+    smoke = [c for c in commands if c[:1] == ["smoke"]]
+    assert [c[:2] for c in deploy] == [["deploy", "ENV=production"]], deploy
+    assert [c[:2] for c in smoke] == [["smoke", "ENV=production"]], smoke
+    assert commands.index(first) < commands.index(deploy[0]) < commands.index(smoke[0]), commands
+
+
+def test_every_ci_choice_deploys() -> None:
+    covered = {choice for c in CD_COMPONENTS for choice in c.when.get("ci", STACK_CHOICES["ci"])}
+    assert sorted(covered) == sorted(STACK_CHOICES["ci"])
+
+
+@pytest.mark.parametrize("answers", [pytest.param(a, id=answers_id(a)) for a in all_answers()])
+def test_one_deploy_file_from_the_level_that_adds_it(answers: dict[str, Any]) -> None:
+    level = min((c.level for c in CD_COMPONENTS), default=MANIFEST.highest_level + 1)
+    assert len(deploy_files(answers)) == (answers["maturity_level"] >= level)
+    assert set(deploy_files(answers)) <= set(ci_files(answers))
+
+
+def image_pushed(script: str, image: str) -> None:
+    """The build uses deploy/Dockerfile and pushes the image it built, which names the commit."""
+    [build] = [line for line in script.splitlines() if "docker build" in line]
+    assert "--file deploy/Dockerfile" in build, build
+    assert re.search(r'--tag "\$IMAGE"', build) and 'docker push "$IMAGE"' in script, script
+    assert re.search(r"(\$GITHUB_SHA|\$\{\{ github\.sha \}\}|\$CI_COMMIT_SHA)$", image), f"image {image}"
+
+
+@pytest.mark.parametrize(("answers", "path"), GITHUB_DEPLOY)
+def test_github_deploy_runs_test_build_staging_smoke_then_approved_production(
+    render: Render, answers: dict[str, Any], path: str
+) -> None:
+    workflow = load(render(answers), path)
+    triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads the key `on` as true
+    assert triggers["push"] == {"branches": ["main"]}, "deploys from main only"
+    assert triggers["workflow_dispatch"]["inputs"]["rollback"]["type"] == "boolean"
+    assert sorted(triggers) == ["push", "workflow_dispatch"]
+    jobs = workflow["jobs"]
+    role = roles({name: script_of(job.get("steps", [])) for name, job in jobs.items()})
+    chain = ["test", "build", "staging", "smoke", "production"]
+    for before, after in itertools.pairwise(chain):
+        assert role[before] in needs_of(jobs[role[after]]), f"{role[after]} must wait for {role[before]}"
+    assert needs_of(jobs[role["test"]]) == [] and needs_of(jobs[role["rollback"]]) == []
+    # Production deploys only behind the environment whose required reviewers approve it.
+    assert environment_of(jobs[role["staging"]]) == "staging"
+    for part in ("production", "rollback"):
+        assert environment_of(jobs[role[part]]) == "production", f"{part} outside the production environment"
+    assert [name for name, job in jobs.items() if environment_of(job) == "production"] == [
+        role["production"],
+        role["rollback"],
+    ]
+    production = make_commands(script_of(jobs[role["production"]]["steps"]))
+    assert_production_steps(production, ["promote"])
+    rollback = make_commands(script_of(jobs[role["rollback"]]["steps"]))
+    assert_production_steps(rollback, ["promote", "ARGS=--rollback"])
+    # A rollback run moves champion back and deploys nothing new; a push never rolls back.
+    assert jobs[role["rollback"]]["if"] == "${{ inputs.rollback }}"
+    assert jobs[role["test"]]["if"] == "${{ !inputs.rollback }}"
+    build = jobs[role["build"]]
+    image = build.get("env", {}).get("IMAGE") or workflow.get("env", {}).get("IMAGE")
+    if image is None:  # set by a step: the lower-cased repository, tagged with the commit
+        [image] = re.findall(r"IMAGE=(\S+?)\"? >> \"?\$GITHUB_ENV", script_of(build["steps"]))
+    image_pushed(script_of(build["steps"]), image)
+
+
+@pytest.mark.parametrize(("answers", "path"), GITHUB_DEPLOY)
+def test_github_deploy_permissions_are_per_job(render: Render, answers: dict[str, Any], path: str) -> None:
+    workflow = load(render(answers), path)
+    assert workflow["permissions"] == {}, "nothing at the top: each job names what it needs"
+    jobs = workflow["jobs"]
+    role = roles({name: script_of(job.get("steps", [])) for name, job in jobs.items()})
+    for name, job in jobs.items():
+        granted = job.get("permissions")
+        assert isinstance(granted, dict) and granted.get("contents") == "read", f"{name}: {granted}"
+        extra = {scope: access for scope, access in granted.items() if scope not in ("contents", "id-token")}
+        registry_push = name == role["build"] and answers["platform"] not in CLOUDS
+        assert extra == ({"packages": "write"} if registry_push else {}), f"{name}: {extra}"
+    assert "id-token" not in jobs[role["test"]]["permissions"], "the tests never get a cloud identity"
+
+
+@pytest.mark.parametrize(("answers", "path"), GITLAB_DEPLOY)
+def test_gitlab_deploy_runs_build_staging_smoke_then_manual_production(
+    render: Render, answers: dict[str, Any], path: str
+) -> None:
+    project = render(answers)
+    config = gitlab_ci.merged_config(project)
+    jobs = gitlab_ci.jobs(config)
+    mine = set(jobs_of(project, path))
+    scripts_by_job = {name: script_of(job) for name, job in jobs.items()}
+    tests = {name for name, script in scripts_by_job.items() if plays(make_commands(script), ROLES["test"])}
+    role = roles({name: script for name, script in scripts_by_job.items() if name in mine | tests})
+    assert set(role.values()) - {role["test"]} == mine
+    chain = ["test", "build", "staging", "smoke", "production"]
+    for before, after in itertools.pairwise(chain):
+        assert role[before] in needs_of(jobs[role[after]]), f"{role[after]} must wait for {role[before]}"
+    assert environment_of(jobs[role["staging"]]) == "staging"
+    for part in ("production", "rollback"):
+        job = jobs[role[part]]
+        assert environment_of(job) == "production", f"{part} outside the production environment"
+        assert [rule.get("when") for rule in job["rules"]] == ["manual"], f"{part}: run by hand only"
+    assert jobs[role["production"]]["rules"][0].get("allow_failure", False) is False, "production blocks"
+    assert jobs[role["rollback"]]["rules"][0].get("allow_failure") is True, "an unused rollback blocks"
+    assert needs_of(jobs[role["rollback"]]) == [], "a rollback waits for nothing"
+    assert_production_steps(make_commands(script_of(jobs[role["production"]])), ["promote"])
+    assert_production_steps(make_commands(script_of(jobs[role["rollback"]])), ["promote", "ARGS=--rollback"])
+    build = jobs[role["build"]]
+    image_pushed(script_of(build), build["variables"]["IMAGE"])
+    if answers["platform"] not in CLOUDS:  # the project's registry, with the job's own token
+        [login] = [line for line in script_of(build).splitlines() if "docker login" in line]
+        assert re.search(r"\$CI_REGISTRY_(PASSWORD|JOB_TOKEN)|\$CI_JOB_TOKEN", login), login
+        assert '"$CI_REGISTRY"' in login, login
+
+
+@pytest.mark.parametrize(("answers", "path"), GITLAB_DEPLOY)
+def test_gitlab_deploys_only_from_default_branch_pushes(
+    render: Render, answers: dict[str, Any], path: str
+) -> None:
+    project = render(answers)
+    config = gitlab_ci.merged_config(project)
+    jobs = gitlab_ci.jobs(config)
+    other_branch = {**pipeline("push"), "CI_COMMIT_BRANCH": "feature"}
+    never = {
+        "merge request": pipeline("merge_request_event"),
+        "push to another branch": other_branch,
+        "run by hand": pipeline("web"),
+        "schedule": pipeline("schedule"),
+        **{f"schedule {task(p)}": pipeline("schedule", SCHEDULE_TASK=task(p)) for p in ci_files(answers)},
+    }
+    for name in jobs_of(project, path):
+        assert gitlab_ci.runs(config, jobs[name], pipeline("push")), f"{name}: not on a push to main"
+        ran = [label for label, variables in never.items() if gitlab_ci.runs(config, jobs[name], variables)]
+        assert ran == [], f"{name} runs in {ran}"
