@@ -120,8 +120,9 @@ def declared_routes(tree: ast.Module) -> set[str]:
             continue
         first = node.args[0]
         method = node.func.attr
-        if (method in ROUTE_METHODS or method == "add_api_route") and isinstance(first, ast.Constant):
-            routes.add(str(first.value))
+        if method in ROUTE_METHODS | {"add_api_route"} and isinstance(first, ast.Constant):
+            if str(first.value).startswith("/"):
+                routes.add(str(first.value))
     return routes
 
 
