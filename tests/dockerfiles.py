@@ -120,9 +120,9 @@ def declared_routes(tree: ast.Module) -> set[str]:
             continue
         first = node.args[0]
         method = node.func.attr
-        if method in ROUTE_METHODS | {"add_api_route"} and isinstance(first, ast.Constant):
-            if str(first.value).startswith("/"):
-                routes.add(str(first.value))
+        constant = isinstance(first, ast.Constant) and str(first.value).startswith("/")
+        if method in ROUTE_METHODS | {"add_api_route"} and constant:
+            routes.add(str(first.value))
     return routes
 
 
