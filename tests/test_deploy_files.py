@@ -1,0 +1,398 @@
+"""A self-hosted project's compose file and Kubernetes manifests, checked statically (no Docker, no cluster).
+
+Which combinations have them and which files they are comes from components.yml. The compose file validates
+against the Compose specification, runs the serving image built from deploy/Dockerfile beside its tracker
+(an MLflow server on PostgreSQL, or nothing for hosted W&B), unprivileged, published on loopback only, with
+its password from the environment. Every overlay builds with kubectl's kustomize into resources that pass the
+Kubernetes schema (strict); the Deployment is probed on a route service.py serves, has requests and limits,
+runs unprivileged on a read-only root with every directory it writes mounted, takes secrets only from
+Secrets; the Service and the HorizontalPodAutoscaler point at it. `make deploy` applies the overlay with the
+image it is given (kubectl stubbed: what it would apply is built with the real kustomize).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+from conftest import MANIFEST, Render, all_answers, answers_id, full_answers
+from dockerfiles import declared_routes, entry_module, final_stage, image_env, instruction, module_source
+
+BIN = Path(sys.executable).parent
+COMPOSE = "deploy/compose.yaml"
+SERVING_DOCKERFILE = "deploy/Dockerfile"
+K8S = "deploy/k8s/"
+SECRET_WORDS = re.compile(r"(KEY|SECRET|TOKEN|PASSWORD|CREDENTIAL)", re.IGNORECASE)
+REQUIRED_VARIABLE = re.compile(r"^\$\{[A-Z_][A-Z0-9_]*(:?\?[^}]*)?\}$")  # ${NAME} or ${NAME:?message}
+KUBERNETES_VERSION = kubernetes_validate.latest_version()
+WITH_DEPLOYMENT = [
+    pytest.param(answers, id=answers_id(answers))
+    for answers in all_answers()
+    if COMPOSE in MANIFEST.files(full_answers(answers))
+]
+
+
+def files(answers: dict[str, Any]) -> dict[str, str]:
+    return MANIFEST.files(full_answers(answers))
+
+
+def overlays(answers: dict[str, Any]) -> list[str]:
+    """The environments: deploy/k8s/overlays/<env>/kustomization.yaml of the manifest."""
+    return sorted(
+        PurePosixPath(path).parent.name
+        for path in files(answers)
+        if path.startswith(f"{K8S}overlays/") and path.endswith("/kustomization.yaml")
+    )
+
+
+def load(project: Path, path: str) -> Any:
+    return yaml.safe_load((project / path).read_text(encoding="utf-8"))
+
+
+def serving_stage(project: Path) -> list[str]:
+    return final_stage((project / SERVING_DOCKERFILE).read_text(encoding="utf-8"))
+
+
+def service_routes(project: Path, answers: dict[str, Any]) -> set[str]:
+    package = full_answers(answers)["package_name"]
+    return declared_routes(module_source(project, package, entry_module(serving_stage(project), package)))
+
+
+def entrypoint_port(project: Path) -> int:
+    """The port the serving image's ENTRYPOINT tells the service to listen on."""
+    words = yaml.safe_load(instruction(serving_stage(project), "ENTRYPOINT")[-1])
+    return int(words[words.index("--port") + 1])
+
+
+def kubectl() -> str:
+    found = shutil.which("kubectl")
+    assert found, "kubectl (with its built-in kustomize) is needed to build the overlays: install it"
+    return found
+
+
+def kustomize(directory: Path) -> list[dict[str, Any]]:
+    built = subprocess.run(
+        [kubectl(), "kustomize", str(directory)], capture_output=True, text=True, check=False
+    )
+    assert built.returncode == 0, built.stderr
+    return [doc for doc in yaml.safe_load_all(built.stdout) if doc]
+
+
+def only(resources: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    (found,) = [r for r in resources if r["kind"] == kind]
+    return found
+
+
+def quantity(value: str | int | float) -> float:
+    """A Kubernetes quantity as a number: 250m -> 0.25, 1Gi -> 2**30."""
+    text = str(value)
+    suffixes = {"m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
+    for suffix in sorted(suffixes, key=len, reverse=True):
+        if text.endswith(suffix):
+            return float(text.removesuffix(suffix)) * suffixes[suffix]
+    return float(text)
+
+
+def test_the_manifest_has_a_self_hosted_deployment() -> None:
+    every_level = all_answers(list(range(len(MANIFEST.levels))))
+    with_files = [a for a in every_level if COMPOSE in files(a)]
+    assert with_files, "no combination has deploy/compose.yaml: the manifest lost the self-hosted deployment"
+    assert all(a["platform"] == "self-hosted" for a in with_files)
+    for answers in with_files:
+        assert SERVING_DOCKERFILE in files(answers), (
+            "compose and Kubernetes run an image the project cannot build"
+        )
+        assert {"staging", "production"} <= set(overlays(answers)), overlays(answers)
+
+
+# ----------------------------------------------------------------------------------------------- compose
+
+
+@pytest.mark.parametrize("answers", WITH_DEPLOYMENT)
+def test_compose_file_follows_the_compose_specification(render: Render, answers: dict[str, Any]) -> None:
+    result = subprocess.run(
+        [str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.compose-spec", COMPOSE],
+        cwd=render(answers),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("answers", WITH_DEPLOYMENT)
+def test_compose_runs_the_serving_image_unprivileged_on_loopback(
+    render: Render, answers: dict[str, Any]
+) -> None:
+    project = render(answers)
+    compose = load(project, COMPOSE)
+    services: dict[str, dict[str, Any]] = compose["services"]
+    compose_dir = (project / COMPOSE).parent
+    serving = [
+        name
+        for name, spec in services.items()
+        if isinstance(spec.get("build"), dict)
+        and (compose_dir / spec["build"].get("context", ".")).resolve() == project.resolve()
+        and spec["build"].get("dockerfile") == SERVING_DOCKERFILE
+    ]
+    assert len(serving) == 1, f"one service must build {SERVING_DOCKERFILE} from the project root: {serving}"
+    service = services[serving[0]]
+    assert service["build"].get("args", {}).get("GIT_COMMIT"), "the image would not know its commit"
+    port = entrypoint_port(project)
+    assert any(str(p).endswith(f":{port}") for p in service.get("ports", [])), service.get("ports")
+    data_dir = image_env(serving_stage(project))["ARTIFACTS_DIR"]
+    assert any(str(v).endswith(f":{data_dir}") for v in service.get("volumes", [])), (
+        "the prediction log is lost"
+    )
+    for name, spec in services.items():
+        user = str(spec.get("user", "")).split(":")[0]
+        assert user and user not in {"0", "root"}, f"{name} runs as root"
+        for published in spec.get("ports", []):
+            assert str(published).startswith("127.0.0.1:"), f"{name} is published beyond this machine"
+        for needed, condition in (spec.get("depends_on") or {}).items():
+            assert condition == {"condition": "service_healthy"}, f"{name} starts before {needed} is healthy"
+            assert "healthcheck" in services[needed], f"{needed} has no health check to wait for"
+    if "healthcheck" not in service:  # the image's own: the one test_images checks against service.py
+        assert instruction(serving_stage(project), "HEALTHCHECK"), "the service has no health check"
+
+
+@pytest.mark.parametrize("answers", WITH_DEPLOYMENT)
+def test_compose_holds_no_secret(render: Render, answers: dict[str, Any]) -> None:
+    project = render(answers)
+    compose = load(project, COMPOSE)
+    for name, spec in compose["services"].items():
+        environment = spec.get("environment") or {}
+        assert isinstance(environment, dict), f"{name}: write the environment as a mapping"
+        for key, value in environment.items():
+            if SECRET_WORDS.search(key) and not key.endswith("_FILE"):
+                assert REQUIRED_VARIABLE.match(str(value)), f"{name}: {key} is set in the file ({value})"
+            if key.endswith("_FILE"):
+                assert str(value).startswith("/run/secrets/"), f"{name}: {key} is no compose secret"
+    for name, source in (compose.get("secrets") or {}).items():
+        assert set(source) == {"environment"}, f"secret {name} must come from the environment, not {source}"
+    text = (project / COMPOSE).read_text(encoding="utf-8")
+    for password in re.findall(r"://[^:/@\s]+:([^@\s]+)@", text):
+        assert password.startswith("$"), f"a password written in {COMPOSE}"
+
+
+@pytest.mark.parametrize("answers", WITH_DEPLOYMENT)
+def test_compose_runs_the_tracker_the_project_uses(render: Render, answers: dict[str, Any]) -> None:
+    project = render(answers)
+    compose = load(project, COMPOSE)
+    services: dict[str, dict[str, Any]] = compose["services"]
+    text = (project / COMPOSE).read_text(encoding="utf-8")
+    if answers["tracker"] == "wandb":  # hosted: the service alone, and no trace of MLflow
+        assert len(services) == 1, sorted(services)
+        assert "mlflow" not in text.lower(), "an MLflow leftover in a W&B project"
+        (service,) = services.values()
+        assert REQUIRED_VARIABLE.match(service["environment"]["WANDB_API_KEY"])
+        return
+    assert "wandb" not in text.lower(), "a W&B leftover in an MLflow project"
+    serving = next(s for s in services.values() if s.get("build", {}).get("dockerfile") == SERVING_DOCKERFILE)
+    uri = re.fullmatch(r"http://([\w-]+):(\d+)", serving["environment"]["MLFLOW_TRACKING_URI"])
+    assert uri, serving["environment"]
+    server = services[uri[1]]
+    command = " ".join(server["command"]) if isinstance(server["command"], list) else server["command"]
+    assert "mlflow server" in command and f"--port {uri[2]}" in command, command
+    assert uri[1] in serving.get("depends_on", {}), "the service starts before the registry"
+    backend = re.search(r"--backend-store-uri \"?postgresql://[^@]+@([\w-]+):5432/", command)
+    assert backend, f"the MLflow server has no PostgreSQL backend: {command}"
+    database = services[backend[1]]
+    assert str(database["image"]).startswith("postgres:"), database["image"]
+    assert backend[1] in server.get("depends_on", {}), "the MLflow server starts before its database"
+    named = set(compose.get("volumes") or {})
+    for spec, what in ((database, "the database"), (server, "the artifact store")):
+        mounted = {str(v).split(":")[0] for v in spec.get("volumes", [])}
+        assert mounted & named, f"{what} is kept in no named volume"
+    artifacts = re.search(r"--artifacts-destination (\S+)", command)
+    assert artifacts and any(str(v).endswith(f":{artifacts[1]}") for v in server["volumes"]), command
+
+
+# ------------------------------------------------------------------------------------------- Kubernetes
+
+
+@pytest.mark.parametrize("answers", WITH_DEPLOYMENT)
+def test_kustomizations_reference_files_that_exist(render: Render, answers: dict[str, Any]) -> None:
+    project = render(answers)
+    k8s_files = sorted(path for path in files(answers) if path.startswith(K8S))
+    kustomizations = [path for path in k8s_files if path.endswith("/kustomization.yaml")]
+    referenced: set[str] = set()
+    for path in kustomizations:
+        folder = (project / path).parent
+        for resource in load(project, path).get("resources", []):
+            target = (folder / resource).resolve()
+            assert target.is_file() or (target / "kustomization.yaml").is_file(), (
+                f"{path}: {resource} is missing"
+            )
+            referenced.add(target.relative_to(project.resolve()).as_posix())
+    for env in overlays(answers):
+        assert f"{K8S}base" in referenced, f"overlay {env} does not build on {K8S}base"
+    unused = [p for p in k8s_files if p not in referenced and not p.endswith("/kustomization.yaml")]
+    assert not unused, f"manifests no kustomization uses: {unused}"
+
+
+@pytest.mark.parametrize("answers", WITH_DEPLOYMENT)
+def test_overlays_build_into_valid_kubernetes_resources(render: Render, answers: dict[str, Any]) -> None:
+    project = render(answers)
+    project_name = full_answers(answers)["project_name"]
+    makefile = (project / "Makefile").read_text(encoding="utf-8")
+    namespace_rule = re.search(r"^NAMESPACE = (\S+)$", makefile, re.MULTILINE)
+    assert namespace_rule, "the Makefile names no NAMESPACE for `make deploy`"
+    for env in overlays(answers):
+        resources = kustomize(project / K8S / "overlays" / env)
+        assert {r["kind"] for r in resources} >= {"Deployment", "Service", "HorizontalPodAutoscaler"}
+        for resource in resources:
+            try:
+                kubernetes_validate.validate(resource, KUBERNETES_VERSION, strict=True)
+            except kubernetes_validate.ValidationError as invalid:
+                pytest.fail(f"{env}: {resource['kind']} {resource['metadata']['name']}: {invalid}")
+            expected = namespace_rule[1].replace("$(ENV)", env)
+            assert resource["metadata"].get("namespace") == expected, (env, resource["kind"])
+        assert expected.startswith(project_name), expected
+
+
+@pytest.mark.parametrize("answers", WITH_DEPLOYMENT)
+def test_deployment_is_probed_limited_and_unprivileged(render: Render, answers: dict[str, Any]) -> None:
+    project = render(answers)
+    routes = service_routes(project, answers)
+    stage = serving_stage(project)
+    uid = instruction(stage, "USER")[-1].split(":")[0]
+    writable = {image_env(stage)["ARTIFACTS_DIR"], "/tmp"}
+    port = entrypoint_port(project)
+    for env in overlays(answers):
+        resources = kustomize(project / K8S / "overlays" / env)
+        deployment = only(resources, "Deployment")
+        pod = deployment["spec"]["template"]["spec"]
+        assert "replicas" not in deployment["spec"], "the HorizontalPodAutoscaler owns the replica count"
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert str(pod["securityContext"].get("runAsUser", uid)) == uid, "not the image's user"
+        (container,) = pod["containers"]
+        ports = {p["containerPort"]: p.get("name") for p in container["ports"]}
+        assert port in ports, f"the container listens on {port}, the manifest says {sorted(ports)}"
+        probes = [key for key in container if key.endswith("Probe")]
+        assert {"readinessProbe", "livenessProbe"} <= set(probes), f"{env}: probes {probes}"
+        for probe in probes:
+            check = container[probe]["httpGet"]
+            assert check["path"] in routes, (
+                f"{env}: {probe} asks {check['path']}; the service serves {routes}"
+            )
+            assert check["port"] in {port, ports[port]}, f"{env}: {probe} asks port {check['port']}"
+        limits, requests = container["resources"]["limits"], container["resources"]["requests"]
+        for resource in ("cpu", "memory"):
+            assert quantity(requests[resource]) <= quantity(limits[resource]), (
+                f"{env}: {resource} request > limit"
+            )
+        security = container["securityContext"]
+        assert security["allowPrivilegeEscalation"] is False
+        assert security["capabilities"]["drop"] == ["ALL"]
+        assert security["readOnlyRootFilesystem"] is True
+        volumes = {v["name"]: v for v in pod.get("volumes", [])}
+        mounted = {m["mountPath"]: m["name"] for m in container.get("volumeMounts", [])}
+        for path in writable:
+            assert path in mounted, f"{env}: the service writes {path}, a read-only path"
+            assert volumes[mounted[path]].keys() & {"emptyDir", "persistentVolumeClaim"}, mounted[path]
+        for variable in container.get("env", []):
+            if SECRET_WORDS.search(variable["name"]):
+                assert "secretKeyRef" in variable.get("valueFrom", {}), (
+                    f"{env}: {variable['name']} in the file"
+                )
+        for config in (r for r in resources if r["kind"] == "ConfigMap"):
+            assert not [k for k in config.get("data", {}) if SECRET_WORDS.search(k)], (
+                "a secret in a ConfigMap"
+            )
+
+
+@pytest.mark.parametrize("answers", WITH_DEPLOYMENT)
+def test_service_and_autoscaler_point_at_the_deployment(render: Render, answers: dict[str, Any]) -> None:
+    project = render(answers)
+    for env in overlays(answers):
+        resources = kustomize(project / K8S / "overlays" / env)
+        deployment, service = only(resources, "Deployment"), only(resources, "Service")
+        template = deployment["spec"]["template"]
+        (container,) = template["spec"]["containers"]
+        assert service["spec"]["selector"].items() <= template["metadata"]["labels"].items()
+        names = {p.get("name") for p in container["ports"]} | {p["containerPort"] for p in container["ports"]}
+        assert {p["targetPort"] for p in service["spec"]["ports"]} <= names
+        autoscaler = only(resources, "HorizontalPodAutoscaler")
+        assert autoscaler["apiVersion"] == "autoscaling/v2"
+        target = autoscaler["spec"]["scaleTargetRef"]
+        assert (target["kind"], target["name"]) == ("Deployment", deployment["metadata"]["name"])
+        assert 1 <= autoscaler["spec"]["minReplicas"] <= autoscaler["spec"]["maxReplicas"]
+        metrics = [m["resource"]["name"] for m in autoscaler["spec"]["metrics"] if m["type"] == "Resource"]
+        assert "cpu" in metrics and "cpu" in container["resources"]["requests"], "CPU scaling needs a request"
+
+
+@pytest.mark.parametrize("answers", WITH_DEPLOYMENT)
+def test_deployment_reads_the_registry_of_its_tracker(render: Render, answers: dict[str, Any]) -> None:
+    project = render(answers)
+    resources = kustomize(project / K8S / "overlays" / overlays(answers)[0])
+    (container,) = only(resources, "Deployment")["spec"]["template"]["spec"]["containers"]
+    configs = {r["metadata"]["name"]: r.get("data", {}) for r in resources if r["kind"] == "ConfigMap"}
+    variables = {v["name"]: v for v in container.get("env", [])}
+    for source in container.get("envFrom", []):
+        variables |= {key: {"name": key} for key in configs[source["configMapRef"]["name"]]}
+    if answers["tracker"] == "mlflow":
+        assert "MLFLOW_TRACKING_URI" in variables, "the service would read an empty local registry"
+        assert not [name for name in variables if name.startswith("WANDB")]
+    else:
+        assert variables["WANDB_API_KEY"]["valueFrom"]["secretKeyRef"]
+        assert not [name for name in variables if name.startswith("MLFLOW")]
+
+
+# ------------------------------------------------------------------------------------------- make deploy
+
+FAKE_KUBECTL = """#!/bin/sh
+# Records each call; `apply -k DIR` writes what it would apply, built by the real kustomize.
+echo "$*" >> "{log}"
+if [ "$1" = apply ] && [ "$2" = -k ]; then exec "{kubectl}" kustomize "$3" > "{applied}"; fi
+cat > /dev/null
+"""
+
+
+@pytest.mark.parametrize("answers", WITH_DEPLOYMENT)
+def test_make_deploy_applies_the_overlay_with_the_image(
+    render: Render, answers: dict[str, Any], tmp_path: Path
+) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(render(answers), project)
+    name = full_answers(answers)["project_name"]
+    log, applied, fake = tmp_path / "calls", tmp_path / "applied.yaml", tmp_path / "kubectl"
+    fake.write_text(FAKE_KUBECTL.format(log=log, kubectl=kubectl(), applied=applied), encoding="utf-8")
+    fake.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k not in {"ENV", "IMAGE", "MAKEFLAGS"}}
+
+    def make(*args: str) -> subprocess.CompletedProcess[str]:
+        command = ["make", "--no-print-directory", "deploy", f"KUBECTL={fake}", *args]
+        return subprocess.run(command, cwd=project, capture_output=True, text=True, check=False, env=env)
+
+    image = "registry.example.com:5000/team/model:3f2a1b9"
+    for env_name in overlays(answers):
+        log.unlink(missing_ok=True)
+        result = make(f"ENV={env_name}", f"IMAGE={image}")
+        assert result.returncode == 0, result.stdout + result.stderr
+        resources = [doc for doc in yaml.safe_load_all(applied.read_text(encoding="utf-8")) if doc]
+        deployment = only(resources, "Deployment")
+        assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == image
+        assert deployment["metadata"]["namespace"] == f"{name}-{env_name}"
+        assert deployment["spec"]["template"]["metadata"]["annotations"], "the pods would not restart"
+        calls = log.read_text(encoding="utf-8").splitlines()
+        assert f"--namespace {name}-{env_name} rollout status deployment/{name} --timeout=10m" in calls, calls
+        assert not list((project / K8S).glob(".deploy-*")), "make deploy left its temporary kustomization"
+    log.unlink(missing_ok=True)
+    refused = [
+        make("ENV=prod", f"IMAGE={image}"),
+        make("ENV=staging", "IMAGE=registry.example.com:5000/model"),
+    ]
+    assert [r.returncode for r in refused] == [2, 2], [r.stderr for r in refused]
+    assert not log.exists(), "kubectl was called for a refused deploy"
+    documented = subprocess.run(["make", "help"], cwd=project, capture_output=True, text=True, check=True)
+    line = next(row for row in documented.stdout.splitlines() if "make deploy" in row)
+    assert "ENV=" in line and "IMAGE=" in line, line
