@@ -10,7 +10,7 @@ import functools
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
@@ -87,9 +87,18 @@ class Manifest:
         }
 
     def excluded_paths(self, answers: Mapping[str, Any]) -> list[str]:
-        """Anchored gitignore-style patterns of every file a project with these answers leaves out."""
+        """Anchored gitignore-style patterns of every file a project with these answers leaves out, and of
+        every folder that would hold none of its files (copier would otherwise create it empty)."""
         kept = self.files(answers)
-        return sorted(f"/{path}" for path in self.files(answers, enabled=False) if path not in kept)
+        left_out = [path for path in self.files(answers, enabled=False) if path not in kept]
+        kept_folders = {str(parent) for path in kept for parent in PurePosixPath(path).parents}
+        empty = {
+            str(parent)
+            for path in left_out
+            for parent in PurePosixPath(path).parents
+            if str(parent) != "." and str(parent) not in kept_folders
+        }
+        return sorted([f"/{path}" for path in left_out] + [f"/{folder}" for folder in empty])
 
     def for_project(self, answers: Mapping[str, Any]) -> dict[str, Any]:
         """The manifest as a generated project carries it: every component, and whether it is present."""
