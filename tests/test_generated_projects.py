@@ -2,8 +2,11 @@
 
 For every combination of the built levels, in a fresh git repo: `make install`, `make lint` (from the level
 that adds it), `make test`, `make train`, `make pipeline` and, on SageMaker / Vertex AI,
-`make pipeline-definition` (from level 2), and `make monitor` pass, and the runs leave nothing for git to
-track but the lock file `make install` writes. `make maturity` names the level and the command that steps up.
+`make pipeline-definition` (from level 2), and `make monitor` pass; from level 3 `make promote` makes the
+pipeline's model the champion, `make serve` starts the service as a real process and `make smoke` checks it
+over HTTP, `make canary-report` reads what it logged and (self-hosted) `make bench` measures it. The runs
+leave nothing for git to track but the lock file `make install` writes. `make maturity` names the level
+and the command that steps up.
 
 Many combinations render the same project apart from the files that record their answers (below level 2
 the platform changes nothing; at level 0 neither does the rest of the stack) or that only the CI reads (the
@@ -21,9 +24,12 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -79,22 +85,64 @@ def make_env() -> dict[str, str]:
     return env
 
 
+def has(component: str, answers: dict[str, Any]) -> bool:
+    return any(c.name == component and c.enabled(full_answers(answers)) for c in MANIFEST.components)
+
+
+# A pseudo-target: `make serve` in the background on a free port, then `make smoke URL=...` against it.
+SERVE_AND_SMOKE = "serve+smoke"
+
+
 def targets(answers: dict[str, Any]) -> list[str]:
     level = answers["maturity_level"]
     lint = ["lint"] if level >= LINT_FROM_LEVEL else []
     pipeline = ["pipeline"] if level >= PIPELINE_FROM_LEVEL else []
     if pipeline and any(c.enabled(full_answers(answers)) for c in PLATFORM_PIPELINES):
         pipeline.append("pipeline-definition")  # builds offline; submitting needs the cloud
-    return ["install", *lint, "test", "train", *pipeline, "monitor"]
+    deploy = ["promote"] if has("promotion_gate", answers) else []
+    served = has("serving", answers) and has("smoke_test", answers)
+    # On SageMaker / Vertex AI `make smoke` calls the cloud endpoint; the service runs locally all the same.
+    if served and answers.get("platform", "self-hosted") == "self-hosted":
+        deploy.append(SERVE_AND_SMOKE)
+    if has("canary", answers):
+        deploy.append("canary-report")
+    if has("serving_benchmark", answers):
+        deploy.append("bench")
+    return ["install", *lint, "test", "train", *pipeline, "monitor", *deploy]
 
 
-def run_targets(project: Path, answers: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
-    """Each target's seconds, return code and output tail (up to the first failure); then `git status`."""
-    steps = []
-    for target in targets(answers):
-        start = time.monotonic()
-        result = subprocess.run(
-            ["make", target],
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def serve_and_smoke(project: Path) -> subprocess.CompletedProcess[str]:
+    """`make serve` as a team member runs it, `make smoke` against it once /health answers, then stop it."""
+    port = free_port()
+    server = subprocess.Popen(
+        ["make", "serve", f"PORT={port}"],
+        cwd=project,
+        env=make_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.5)
+        if server.poll() is not None:
+            output = server.stdout.read() if server.stdout else ""
+            return subprocess.CompletedProcess(["make", "serve"], server.returncode, output, "")
+        return subprocess.run(
+            ["make", "smoke", f"URL=http://127.0.0.1:{port}"],
             cwd=project,
             env=make_env(),
             stdin=subprocess.DEVNULL,
@@ -102,6 +150,33 @@ def run_targets(project: Path, answers: dict[str, Any]) -> tuple[list[dict[str, 
             text=True,
             timeout=MAKE_TIMEOUT,
         )
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait()
+
+
+def run_targets(project: Path, answers: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Each target's seconds, return code and output tail (up to the first failure); then `git status`."""
+    steps = []
+    for target in targets(answers):
+        start = time.monotonic()
+        if target == SERVE_AND_SMOKE:
+            result = serve_and_smoke(project)
+        else:
+            result = subprocess.run(
+                ["make", target],
+                cwd=project,
+                env=make_env(),
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=MAKE_TIMEOUT,
+            )
         seconds, output = round(time.monotonic() - start, 1), (result.stdout + result.stderr)[-4000:]
         steps.append({"target": target, "seconds": seconds, "code": result.returncode, "output": output})
         if result.returncode != 0:

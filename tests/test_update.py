@@ -273,6 +273,8 @@ def test_scheduled_job_checks_for_a_newer_template(generate: Generate, ci: str) 
 LAST_STACK = EVERY_STACK[-1] if EVERY_STACK else {}
 # From this level the project has `make pipeline`, and a stepped-up project must run it like a new one.
 PIPELINE_LEVEL = next(c.level for c in MANIFEST.components if c.name == "training_pipeline")
+# From this level the pipeline's model goes through the promotion gate before it can be served.
+PROMOTE_LEVEL = next(c.level for c in MANIFEST.components if c.name == "promotion_gate")
 CHECKED = [
     pytest.param(DEFAULT_STACK, 0, 1, True, id="default-0-to-1-locked-at-0"),
     *(
@@ -312,7 +314,9 @@ def test_project_checks_pass_after_a_step_up(
     assert_stepped_up(project, work, high, extra=extra)
     commit_all(project, f"level {high}")
 
-    for target in ("install", "lint", "test", *(["pipeline"] if high >= PIPELINE_LEVEL else [])):
+    pipeline = ["pipeline"] if high >= PIPELINE_LEVEL else []
+    promote = ["promote"] if high >= PROMOTE_LEVEL else []
+    for target in ("install", "lint", "test", *pipeline, *promote):
         result = run(project, "make", target)
         assert result.returncode == 0, f"make {target}:\n{result.stdout}\n{result.stderr}"
     committed = commit_with_hooks(project, "refreshed lock")  # clean again, ready for the next step-up
