@@ -218,7 +218,7 @@ class Canary:
             return None
         alias = str(registry.settings()["alias"])
         found = registry.find(alias)
-        if found is None or found.version == champion.version:
+        if found is None or found.version == champion.version.version:
             return None
         challenger = ServedModel(model=registry.load_version(found.version), version=found, alias=alias)
         return cls(challenger=challenger, share=config["challenger_share"], key=config["key"])
