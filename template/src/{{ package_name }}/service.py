@@ -10,14 +10,25 @@
 At start-up the service loads the registry version that the `champion` alias points at
 (`make pipeline && make promote` put one there) and keeps it: after a promotion, restart the service.
 Rows are validated against the catalog's types and bounds: a missing, extra or mistyped field is answered
-with a 422 that names it. The features are computed by `lifecycle.model_inputs`, the code training used.
+with a 422 that names it. The features are computed by `features.compute`, the code training used, and
+handed to the model in the column order it was fitted on.
 Every request is appended to $ARTIFACTS_DIR/predictions/<UTC date>.jsonl as one JSON line: the rows it
-carried, the predictions answered and the model version that made them; monitoring reads these files.
+carried, the predictions answered and the model version (and alias) that made them; monitoring and
+`make canary-report` read these files.
+
+Canary: when config/deploy.toml `[canary] challenger_share` is above 0 and the registry's `challenger`
+alias points at another version than `champion`, the service loads both and lets the challenger answer
+that share of the requests. A request goes to one or the other by a stable hash of its key: the
+`X-Request-Key` header when the caller sends one (a user or session id keeps a caller on one model), else
+the first row's value of the column `[canary] key` names (`id` by default), else the request's own id
+(random: such a request still counts toward the split, but is not sticky). The same key always reaches
+the same model, in every replica and after restarts. /metadata shows the split.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import operator
 import sys
@@ -40,14 +51,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from sklearn.pipeline import Pipeline
 
 from . import data_pipeline, features, registry
-from .config import ARTIFACTS_DIR
+from .config import ARTIFACTS_DIR, load_config
 from .data import ID, TARGET
-from .lifecycle import code_version, model_inputs
+from .lifecycle import code_version
 from .promotion import CHAMPION
 
 PREDICTIONS_DIR = ARTIFACTS_DIR / "predictions"
-# The model is handed `model_inputs`' values as an array: that function has already put the columns in the
-# order the model was fitted on, and scikit-learn's check of a data frame's names costs more than the model.
+KEY_HEADER = "x-request-key"
+# The model is handed its inputs as an array (`Route.inputs` has already put the columns in the order the
+# model was fitted on), as scikit-learn's check of a data frame's names costs more than the model.
 warnings.filterwarnings("ignore", message="X does not have valid feature names", category=UserWarning)
 MAX_ROWS = 10_000
 # The catalog's dtypes and the JSON values a request may carry for them (strictly: "1.5" is no number).
@@ -140,7 +152,8 @@ class Prediction(BaseModel):
 class PredictResponse(BaseModel):
     request_id: str = Field(description="the key of this batch's lines in the prediction log")
     model_name: str
-    model_version: str
+    model_version: str = Field(description="the registry version that answered")
+    alias: str = Field(description="`champion`, or `challenger` when the canary answered")
     predictions: list[Prediction]
 
 
@@ -168,6 +181,49 @@ class ServedModel:
         return cls(model=registry.load_version(found.version), version=found, alias=alias)
 
 
+def canary_settings() -> dict[str, Any]:
+    """config/deploy.toml [canary]: the challenger's share of the requests and the row column keying them."""
+    config = dict(load_config("deploy").get("canary", {}))
+    share, key = float(config.get("challenger_share", 0.0)), str(config.get("key", ID))
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"config/deploy.toml: canary.challenger_share is {share}; it must be within 0 and 1")
+    if key not in COLUMNS:
+        raise ValueError(f"config/deploy.toml: canary.key {key!r} is no input column ({', '.join(COLUMNS)})")
+    return {"challenger_share": share, "key": key}
+
+
+def bucket(key: str) -> float:
+    """Where a request key falls in [0, 1): a stable hash (the same in every process, unlike hash())."""
+    digest = hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+@dataclass(frozen=True)
+class Canary:
+    """The challenger answering `share` of the requests, chosen by a stable hash of each request's key."""
+
+    challenger: ServedModel
+    share: float
+    key: str = ID
+
+    def takes(self, key: str) -> bool:
+        """Whether the challenger answers the request with this key."""
+        return bucket(key) < self.share
+
+    @classmethod
+    def load(cls, champion: ServedModel) -> Canary | None:
+        """The registry's challenger as a canary, if [canary] gives it a share and it is not the champion."""
+        config = canary_settings()
+        if config["challenger_share"] <= 0:
+            return None
+        alias = str(registry.settings()["alias"])
+        found = registry.find(alias)
+        if found is None or found.version == champion.version.version:
+            return None
+        challenger = ServedModel(model=registry.load_version(found.version), version=found, alias=alias)
+        return cls(challenger=challenger, share=config["challenger_share"], key=config["key"])
+
+
 def frame_of(rows: list[BaseModel]) -> pd.DataFrame:
     """The request rows as one data frame in the catalog's dtypes, built in one step per batch."""
     if SINGLE_DTYPE is not None:  # one 2-D array: the cheapest frame to build
@@ -184,7 +240,8 @@ def frame_of(rows: list[BaseModel]) -> pd.DataFrame:
 class PredictionLog:
     """Appends one JSON line per request to PREDICTIONS_DIR/<UTC date>.jsonl.
 
-    A line holds `timestamp`, `request_id`, `model_name`, `model_version`, `request` (the validated request
+    A line holds `timestamp`, `request_id`, `model_name`, `model_version` and `alias` (of the model that
+    answered), `request` (the validated request
     body as it arrived: `{"rows": [...]}`) and `predictions` (what was answered, row by row). The body is
     written as received, so logging costs no second serialisation of the rows.
     """
@@ -200,6 +257,7 @@ class PredictionLog:
             "request_id": request_id,
             "model_name": served.version.name,
             "model_version": served.version.version,
+            "alias": served.alias,
         }
         # JSON allows no raw line break inside a string, so replacing them keeps the body valid on one line
         request = body.decode("utf-8").replace("\n", " ").replace("\r", " ")
@@ -208,8 +266,8 @@ class PredictionLog:
             handle.write(line)
 
 
-def metadata(served: ServedModel) -> dict[str, Any]:
-    """What /metadata answers."""
+def metadata(served: ServedModel, canary: Canary | None = None) -> dict[str, Any]:
+    """What /metadata answers; `canary` is the split when a challenger answers part of the requests."""
     fitted = getattr(served.model, "feature_names_in_", None)
     return {
         "model_name": served.version.name,
@@ -222,20 +280,77 @@ def metadata(served: ServedModel) -> dict[str, Any]:
         "features": [str(name) for name in fitted] if fitted is not None else list(FRAME_DTYPES),
         "derived_features": features.names(),
         "input_columns": list(COLUMNS),
+        "canary": None
+        if canary is None
+        else {
+            "key": f"the {KEY_HEADER} header, else the first row's {canary.key!r}, else the request id",
+            "champion": {"version": served.version.version, "share": round(1.0 - canary.share, 6)},
+            "challenger": {
+                "alias": canary.challenger.alias,
+                "version": canary.challenger.version.version,
+                "run_id": canary.challenger.version.run_id,
+                "share": canary.share,
+            },
+        },
     }
 
 
-def create_app(served: ServedModel | None = None, alias: str = CHAMPION) -> FastAPI:
-    """The service; without `served` it loads the `alias` version of the registry when it starts."""
+class Route:
+    """A model the service answers with, and the constant part of its answers."""
+
+    def __init__(self, served: ServedModel) -> None:
+        self.served = served
+        self.model = served.model
+        self.classes = served.model.classes_
+        head = {
+            "model_name": served.version.name,
+            "model_version": served.version.version,
+            "alias": served.alias,
+        }
+        self.answer_middle = ", " + json.dumps(head)[1:-1] + ', "predictions": '
+        self.positions: dict[tuple[str, ...], list[int]] = {}
+
+    def inputs(self, frame: pd.DataFrame) -> np.ndarray:
+        """The model's inputs: the declared features of the rows, in the columns' order it was fitted on.
+
+        What `lifecycle.model_inputs` computes, as an array: the positions of the fitted columns are looked
+        up once per column layout rather than reselected by name in every request.
+        """
+        computed = features.compute(frame)
+        layout = tuple(computed.columns)
+        if layout not in self.positions:
+            fitted = getattr(self.model, "feature_names_in_", None)
+            names = list(fitted) if fitted is not None else [c for c in layout if c not in (ID, TARGET)]
+            self.positions[layout] = [layout.index(name) for name in names]
+        return computed.to_numpy()[:, self.positions[layout]]
+
+
+def create_app(
+    served: ServedModel | None = None,
+    alias: str = CHAMPION,
+    canary: Canary | None = None,
+    log_dir: Path | None = None,
+) -> FastAPI:
+    """The service.
+
+    Without `served` it loads the `alias` version of the registry when it starts and, when that is the
+    champion, the challenger as a canary if config/deploy.toml [canary] asks for one. Given `served`, it
+    serves that model, with `canary` beside it if one is given. Predictions are logged below `log_dir`
+    (PREDICTIONS_DIR unless given).
+    """
     state: dict[str, Any] = {}
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         state["served"] = served or ServedModel.load(alias)
-        state["metadata"] = metadata(state["served"])
-        state["log"] = PredictionLog()
-        model = {"model_name": state["served"].version.name, "model_version": state["served"].version.version}
-        state["answer_middle"] = ", " + json.dumps(model)[1:-1] + ', "predictions": '
+        split = canary
+        if split is None and served is None and alias == CHAMPION:
+            split = Canary.load(state["served"])
+        state["canary"] = split
+        state["champion"] = Route(state["served"])
+        state["challenger"] = None if split is None else Route(split.challenger)
+        state["metadata"] = metadata(state["served"], split)
+        state["log"] = PredictionLog(log_dir or PREDICTIONS_DIR)
         yield
 
     app = FastAPI(title="model service", summary=__doc__.splitlines()[0], lifespan=lifespan)
@@ -264,10 +379,15 @@ def create_app(served: ServedModel | None = None, alias: str = CHAMPION) -> Fast
             raise RequestValidationError(
                 [{**error, "loc": ("body", *error["loc"])} for error in errors]
             ) from None
-        current: ServedModel = state["served"]
-        inputs = model_inputs(frame_of(request.rows), current.model)
-        probabilities = current.model.predict_proba(inputs.to_numpy())
-        labels = current.model.classes_[probabilities.argmax(axis=1)].tolist()
+        request_id = uuid.uuid4().hex
+        route: Route = state["champion"]
+        split: Canary | None = state["canary"]
+        if split is not None:
+            key = raw.headers.get(KEY_HEADER) or getattr(request.rows[0], split.key)
+            if split.takes(request_id if key is None else str(key)):
+                route = state["challenger"]
+        probabilities = route.model.predict_proba(route.inputs(frame_of(request.rows)))
+        labels = route.classes[probabilities.argmax(axis=1)].tolist()
         positive = probabilities[:, -1].round(6).tolist()
         ids = [getattr(row, ID) for row in request.rows]
         predictions = json.dumps(
@@ -276,9 +396,8 @@ def create_app(served: ServedModel | None = None, alias: str = CHAMPION) -> Fast
                 for key, label, probability in zip(ids, labels, positive, strict=True)
             ]
         )
-        request_id = uuid.uuid4().hex
-        state["log"].write(request_id, current, body, predictions)
-        answer = f'{{"request_id": "{request_id}"{state["answer_middle"]}{predictions}}}'
+        state["log"].write(request_id, route.served, body, predictions)
+        answer = f'{{"request_id": "{request_id}"{route.answer_middle}{predictions}}}'
         return Response(answer, media_type="application/json")
 
     return app
@@ -290,18 +409,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--alias", default=CHAMPION, help="the registry alias to serve (default champion)")
     parser.add_argument("--access-log", action="store_true", help="log every request line (slower)")
+    parser.add_argument(
+        "--no-canary", action="store_true", help="serve the alias alone, whatever [canary] says"
+    )
+    parser.add_argument(
+        "--log-dir", type=Path, help=f"where the prediction logs go (default {PREDICTIONS_DIR})"
+    )
     args = parser.parse_args(argv)
     try:
         served = ServedModel.load(args.alias)
     except NoChampionError as missing:
         print(missing, file=sys.stderr)
         return 1
+    canary = None if args.no_canary or args.alias != CHAMPION else Canary.load(served)
     print(
         f"serving {served.version.name} version {served.version.version} ({args.alias}) on "
         f"http://{args.host}:{args.port}",
         file=sys.stderr,
     )
-    uvicorn.run(create_app(served), host=args.host, port=args.port, access_log=args.access_log)
+    if canary is not None:
+        print(
+            f"canary: version {canary.challenger.version.version} ({canary.challenger.alias}) answers "
+            f"{canary.share:.0%} of the requests, by a hash of the {KEY_HEADER} header or {canary.key!r}",
+            file=sys.stderr,
+        )
+    app = create_app(served, canary=canary, log_dir=args.log_dir)
+    uvicorn.run(app, host=args.host, port=args.port, access_log=args.access_log)
     return 0
 
 
