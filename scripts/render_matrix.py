@@ -36,7 +36,13 @@ def matrix(manifest: Manifest) -> str:
     built = manifest.highest_level
     lines = [
         f"This version of the template builds levels 0 to {built}"
-        + ("." if built == levels[-1] else f"; levels {built + 1} to {levels[-1]} are planned."),
+        + (
+            "."
+            if built == levels[-1]
+            else f"; level {levels[-1]} is planned."
+            if built + 1 == levels[-1]
+            else f"; levels {built + 1} to {levels[-1]} are planned."
+        ),
         "",
         *table(
             ["level", "name", "in one line", "Microsoft", "Google", "five-level"],
