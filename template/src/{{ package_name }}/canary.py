@@ -115,6 +115,12 @@ def cell(value: Any) -> str:
     return html.escape(", ".join(value) if isinstance(value, list) else str(value))
 
 
+STYLE = (
+    "body { font-family: sans-serif; margin: 2em } table { border-collapse: collapse }\n"
+    "th, td { border: 1px solid #ccc; padding: .3em .8em; text-align: right }"
+)
+
+
 def to_html(report: dict[str, Any]) -> str:
     """The report as a small HTML page: the split, then a table with a column per version."""
     versions = report["versions"]
@@ -137,8 +143,7 @@ def to_html(report: dict[str, Any]) -> str:
     )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Canary report</title>
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
-th,td{{border:1px solid #ccc;padding:.3em .8em;text-align:right}}</style></head>
+<style>{STYLE}</style></head>
 <body><h1>Canary report: {cell(report["model_name"])}</h1>
 <p>{report["requests"]} requests ({report["rows"]} rows) logged; the challenger answered
 {report["observed_challenger_share"]:.1%} of them (configured: {report["configured_challenger_share"]:.1%}).

@@ -397,7 +397,7 @@ def create_app(
             ]
         )
         state["log"].write(request_id, route.served, body, predictions)
-        answer = f'{{"request_id": "{request_id}"{route.answer_middle}{predictions}}}'
+        answer = '{"request_id": "' + request_id + '"' + route.answer_middle + predictions + "}"
         return Response(answer, media_type="application/json")
 
     return app
