@@ -129,6 +129,19 @@ def bench_shortfalls(project: Path) -> list[str]:
     ]
 
 
+def make(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`make ARGS` in the project, as a team member's shell runs it, its output captured."""
+    return subprocess.run(
+        ["make", *args],
+        cwd=project,
+        env=make_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=MAKE_TIMEOUT,
+    )
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -159,15 +172,7 @@ def serve_and_smoke(project: Path) -> subprocess.CompletedProcess[str]:
         if server.poll() is not None:
             output = server.stdout.read() if server.stdout else ""
             return subprocess.CompletedProcess(["make", "serve"], server.returncode, output, "")
-        return subprocess.run(
-            ["make", "smoke", f"URL=http://127.0.0.1:{port}"],
-            cwd=project,
-            env=make_env(),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=MAKE_TIMEOUT,
-        )
+        return make(project, "smoke", f"URL=http://127.0.0.1:{port}")
     finally:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGTERM)
@@ -186,15 +191,7 @@ def run_targets(project: Path, answers: dict[str, Any]) -> tuple[list[dict[str, 
         if target == SERVE_AND_SMOKE:
             result = serve_and_smoke(project)
         else:
-            result = subprocess.run(
-                ["make", target, *TARGET_ARGS.get(target, [])],
-                cwd=project,
-                env=make_env(),
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                timeout=MAKE_TIMEOUT,
-            )
+            result = make(project, target, *TARGET_ARGS.get(target, []))
         seconds, output = round(time.monotonic() - start, 1), (result.stdout + result.stderr)[-4000:]
         steps.append({"target": target, "seconds": seconds, "code": result.returncode, "output": output})
         if result.returncode != 0:
