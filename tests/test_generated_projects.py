@@ -105,10 +105,12 @@ def targets(answers: dict[str, Any]) -> list[str]:
     deploy = ["promote"] if has("promotion_gate", answers) else []
     served = has("serving", answers) and has("smoke_test", answers)
     # On SageMaker / Vertex AI `make smoke` calls the cloud endpoint; the service runs locally all the same.
+    # The canary report reads the prediction logs that the served requests left (on the clouds they stay in
+    # the endpoint's containers).
     if served and answers.get("platform", "self-hosted") == "self-hosted":
         deploy.append(SERVE_AND_SMOKE)
-    if has("canary", answers):
-        deploy.append("canary-report")
+        if has("canary", answers):
+            deploy.append("canary-report")
     if has("serving_benchmark", answers):
         deploy.append("bench")
     return ["install", *lint, "test", "train", *pipeline, "monitor", *deploy]
