@@ -40,7 +40,9 @@ from shared import (
     timed,
 )
 
-GENERATE_LIMIT, STEP_UP_LIMIT, LEVEL0_FILES_LIMIT = 1.5, 4.0, 20
+# A step-up renders the project twice (old and new answers) and merges them: the step to level 3 handles
+# 60 files, and measured 3.5-4.2 CPU s on the 2-core CI machine under load, hence 5 s (4 s until level 2).
+GENERATE_LIMIT, STEP_UP_LIMIT, LEVEL0_FILES_LIMIT = 1.5, 5.0, 20
 
 
 @dataclass
