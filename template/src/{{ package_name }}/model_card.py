@@ -98,11 +98,14 @@ def build(
     }
 
 
-def table(values: dict[str, Any] | None, header: str) -> list[str]:
+def table(values: dict[str, Any] | None, header: str, digits: int | None = None) -> list[str]:
+    """A two-column Markdown table; floats rounded to `digits` when given."""
     if not values:
         return ["not recorded"]
     rows = [
-        f"| {key} | {value:.4f} |" if isinstance(value, float) else f"| {key} | {value} |"
+        f"| {key} | {value:.{digits}f} |"
+        if digits is not None and isinstance(value, float)
+        else f"| {key} | {value} |"
         for key, value in sorted(values.items())
     ]
     return [f"| {header} | value |", "| --- | --- |", *rows]
@@ -134,7 +137,7 @@ def render(card: dict[str, Any]) -> str:
         "",
         f"## Metrics ({card['metrics_source']})",
         "",
-        *table(card["metrics"], "metric"),
+        *table(card["metrics"], "metric", digits=4),
         "",
         "## Parameters",
         "",
