@@ -47,7 +47,10 @@ def record(event: str, path: Path | None = None, **fields: Any) -> dict[str, Any
         fcntl.flock(log, fcntl.LOCK_EX)  # two writers never chain onto the same line
         log.seek(0)
         lines = log.read().splitlines()
-        previous = json.loads(lines[-1]) if lines else None
+        try:
+            previous = json.loads(lines[-1]) if lines else None
+        except json.JSONDecodeError as error:
+            raise RuntimeError(f"the last line of {path} is not JSON: `make audit` shows where") from error
         entry: dict[str, Any] = {
             "seq": previous["seq"] + 1 if previous else 1,
             "at": datetime.now(UTC).isoformat(timespec="microseconds"),
@@ -117,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     if not result["intact"]:
         print(f"BROKEN at line {result['first_broken']} of {AUDIT_FILE}: {result['reason']}", file=sys.stderr)
         return 1
+    if result["lines"] == 0:
+        print(f"empty: nothing recorded in {AUDIT_FILE} yet")
+        return 0
     print(f"intact: {result['lines']} lines in {AUDIT_FILE}; last hash {result['head']}")
     return 0
 
