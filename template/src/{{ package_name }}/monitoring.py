@@ -188,6 +188,11 @@ def check(
         "alert": False,
         "reasons": [],
         "window": {"hours": hours, "rows": len(traffic), "requests": 0},
+        "thresholds": {
+            "max_share_drifted": float(config["data_drift"]["max_share_drifted"]),
+            "prediction_psi": float(config["prediction_drift"]["psi_threshold"]),
+            "min_performance": float(config["performance"]["min_value"]),
+        },
         "model": None,
         "drift": {},
         "drift_summary": None,
@@ -294,8 +299,8 @@ def series(history: list[dict[str, Any]]) -> pd.DataFrame:
     )
 
 
-def plot_png(frame: pd.DataFrame) -> str:
-    """The measures over time, one panel each, alerts in red; a base64 PNG."""
+def plot_png(frame: pd.DataFrame, thresholds: dict[str, float]) -> str:
+    """The measures over time, one panel each, alerts in red, the latest thresholds dashed; a base64 PNG."""
     figure = Figure(figsize=(8, 7.5), dpi=80)
     figure.subplots_adjust(left=0.1, right=0.97, bottom=0.08, top=0.95, hspace=0.45)
     panels = figure.subplots(4, 1, sharex=True)
@@ -305,10 +310,18 @@ def plot_png(frame: pd.DataFrame) -> str:
         "performance": "performance on labelled predictions",
         "rows": "rows in the window",
     }
+    named = {
+        "share_drifted": "max_share_drifted",
+        "prediction_psi": "prediction_psi",
+        "performance": "min_performance",
+    }
+    limits = {column: float(thresholds[key]) for column, key in named.items() if key in thresholds}
     for axes, (column, title) in zip(panels, titles.items(), strict=True):
         axes.plot(frame["time"], frame[column], marker="o", markersize=3, color="tab:blue")
         alerts_at = frame[frame["alert"]]
         axes.scatter(alerts_at["time"], alerts_at[column], color="tab:red", zorder=3, s=18)
+        if column in limits:
+            axes.axhline(limits[column], color="tab:red", linestyle="--", linewidth=1)
         axes.set_title(title, fontsize=9)
         axes.tick_params(labelsize=7)
     figure.autofmt_xdate()
@@ -342,7 +355,7 @@ def render_html(history: list[dict[str, Any]]) -> str:
 <p>Latest check {html.escape(latest["checked_at"])}: {latest["window"]["rows"]} rows of the last
 {latest["window"]["hours"]:g} hours; drifted features: {html.escape(", ".join(drifted) or "none")}
 (<a href="drift.html">latest drift report</a>). {len(history)} checks recorded in {HISTORY_NAME}.</p>
-<img alt="measures over time" src="data:image/png;base64,{plot_png(frame)}">
+<img alt="measures over time" src="data:image/png;base64,{plot_png(frame, latest.get("thresholds", {}))}">
 <h2>Recent checks</h2>
 <table><tr><th>checked at</th><th>rows</th><th>share drifted</th><th>prediction PSI</th>
 <th>performance</th><th>reasons or notes</th></tr>
