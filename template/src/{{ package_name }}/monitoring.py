@@ -56,6 +56,16 @@ def settings() -> dict[str, Any]:
     return load_config("monitoring")
 
 
+def predictions_path() -> Path:
+    """Where the service's logs are read from: MONITORING_PREDICTIONS_DIR, else where the service writes."""
+    return Path(os.environ.get(PREDICTIONS_ENV) or PREDICTIONS_DIR)
+
+
+def labels_path() -> Path:
+    """The labels that have arrived: MONITORING_LABELS, else config/monitoring.toml performance.labels."""
+    return Path(os.environ.get(LABELS_ENV) or ARTIFACTS_DIR / str(settings()["performance"]["labels"]))
+
+
 def read_traffic(folder: Path, since: datetime) -> pd.DataFrame:
     """The rows answered since `since`: the inputs of each with its prediction, probability and version."""
     records: list[dict[str, Any]] = []
@@ -162,7 +172,7 @@ def performance(traffic: pd.DataFrame, labels: pd.DataFrame, config: dict[str, A
         "breach": bool(enough and value is not None and value < minimum),
         "metrics": metrics,
         "by_model_version": {
-            str(version): score(rows[TARGET], rows["prediction"])
+            str(version): {**score(rows[TARGET], rows["prediction"]), "labelled": len(rows)}
             for version, rows in labelled.groupby("model_version")
         },
     }
@@ -246,7 +256,7 @@ def check(
                 )
         else:
             notes.append(f"{len(answered)} rows answered by the champion: no prediction drift verdict")
-    labels = labels_file or ARTIFACTS_DIR / str(config["performance"]["labels"])
+    labels = labels_file or labels_path()
     if labels.is_file():
         result["performance"] = performance(traffic, pd.read_csv(labels), config["performance"])
     found = result["performance"]
@@ -367,16 +377,14 @@ def render_html(history: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Check the service's recent traffic against the champion.")
-    logs = os.environ.get(PREDICTIONS_ENV) or PREDICTIONS_DIR
-    labels = os.environ.get(LABELS_ENV) or None
     parser.add_argument(
-        "--predictions", type=Path, default=logs, help=f"the service's log folder (or {PREDICTIONS_ENV})"
+        "--predictions",
+        type=Path,
+        default=predictions_path(),
+        help=f"the service's log folder (or {PREDICTIONS_ENV})",
     )
     parser.add_argument(
-        "--labels",
-        type=Path,
-        default=labels,
-        help=f"CSV of id and target (or {LABELS_ENV}, else the config's)",
+        "--labels", type=Path, default=None, help=f"CSV of id and target (or {LABELS_ENV}, else the config's)"
     )
     parser.add_argument("--fail-on-alert", action="store_true", help=f"exit {EXIT_ALERT} on an alert")
     args = parser.parse_args(argv)
