@@ -27,17 +27,15 @@ import hashlib
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import MANIFEST, Render, all_answers, answers_id, commit_all, full_answers, git
+from continuous import run_scenario, served
 
 # Files that only record the answers (the stack a level does not use yet included); no make target reads them.
 ANSWERS_ONLY = {".copier-answers.yml", ".mlops-ladder/maturity.py", "catalog-info.yaml"}
@@ -94,6 +92,8 @@ def has(component: str, answers: dict[str, Any]) -> bool:
 
 # A pseudo-target: `make serve` in the background on a free port, then `make smoke URL=...` against it.
 SERVE_AND_SMOKE = "serve+smoke"
+# A pseudo-target: the level-4 scenario of continuous.py (serve, drift, guarded retraining, audit).
+CONTINUOUS = "continuous"
 
 
 def targets(answers: dict[str, Any]) -> list[str]:
@@ -113,7 +113,13 @@ def targets(answers: dict[str, Any]) -> list[str]:
             deploy.append("canary-report")
     if has("serving_benchmark", answers):
         deploy.append("bench")
-    return ["install", *lint, "test", "train", *pipeline, "monitor", *deploy]
+    continuous = []
+    if has("guarded_retraining", answers):
+        # With no traffic logged a retrain decides "no action", so the clouds are not called.
+        continuous = ["retrain", "audit", "model-card"]
+        if answers.get("platform", "self-hosted") == "self-hosted":
+            continuous.append(CONTINUOUS)
+    return ["install", *lint, "test", "train", *pipeline, "monitor", *deploy, *continuous]
 
 
 # A shorter benchmark than a team's default: the comparison, not the precision, is what is checked.
@@ -144,45 +150,22 @@ def make(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def serve_and_smoke(project: Path) -> subprocess.CompletedProcess[str]:
     """`make serve` as a team member runs it, `make smoke` against it once /health answers, then stop it."""
-    port = free_port()
-    server = subprocess.Popen(
-        ["make", "serve", f"PORT={port}"],
-        cwd=project,
-        env=make_env(),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and server.poll() is None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
-                    break
-            except OSError:
-                time.sleep(0.5)
-        if server.poll() is not None:
-            output = server.stdout.read() if server.stdout else ""
-            return subprocess.CompletedProcess(["make", "serve"], server.returncode, output, "")
-        return make(project, "smoke", f"URL=http://127.0.0.1:{port}")
-    finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait()
+        with served(project, make_env()) as url:
+            return make(project, "smoke", f"URL={url}")
+    except AssertionError as failed:
+        return subprocess.CompletedProcess(["make", "serve"], 1, str(failed), "")
+
+
+def continuous_scenario(project: Path, answers: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+    """continuous.run_scenario as a step: its assertion, if one fails, is the step's output."""
+    try:
+        seen = run_scenario(project, full_answers(answers)["package_name"], make, make_env())
+    except AssertionError as failed:
+        return subprocess.CompletedProcess([CONTINUOUS], 1, "", f"scenario failed: {failed}")
+    return subprocess.CompletedProcess([CONTINUOUS], 0, json.dumps(seen), "")
 
 
 def run_targets(project: Path, answers: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
@@ -192,6 +175,8 @@ def run_targets(project: Path, answers: dict[str, Any]) -> tuple[list[dict[str, 
         start = time.monotonic()
         if target == SERVE_AND_SMOKE:
             result = serve_and_smoke(project)
+        elif target == CONTINUOUS:
+            result = continuous_scenario(project, answers)
         else:
             result = make(project, target, *TARGET_ARGS.get(target, []))
         seconds, output = round(time.monotonic() - start, 1), (result.stdout + result.stderr)[-4000:]

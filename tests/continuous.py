@@ -1,0 +1,166 @@
+"""The level-4 scenario of issue #6, run on a generated self-hosted project as a team would run it.
+
+The project has a champion (`make pipeline && make promote`). Then: `make serve`; a stream of rows the
+champion has never seen, every feature moved up by one standard deviation, is sent to it; its labels
+arrive. `make retrain`, a day later (past the labels delay): monitoring flags the drift, the guards allow one
+retrain, the pipeline registers a challenger, the gate promotes or refuses it, and the audit log and the new
+version's model card record it. A second drifted stream an hour later is refused by the cooldown; once the
+cooldown is over it is refused again, because none of its rows has a label.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+Make = Callable[..., subprocess.CompletedProcess[str]]
+
+# Sent with the project's own interpreter and package: the source's rows with new ids, every feature moved
+# by SHIFT of its standard deviation, in requests of 25 rows; their labels written when a path is given.
+SEND = """
+import json, sys, urllib.request
+from {package} import data_pipeline
+from {package}.data import ID, TARGET
+
+url, offset, shift, labels = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+data = data_pipeline.run()
+data[ID] = data[ID] + offset
+inputs = data.drop(columns=[TARGET])
+moved = inputs.assign(**{{c: inputs[c] + shift * inputs[c].std() for c in inputs.columns if c != ID}})
+for start in range(0, len(moved), 25):
+    rows = json.loads(moved.iloc[start : start + 25].to_json(orient="records"))
+    request = urllib.request.Request(
+        url + "/predict", json.dumps({{"rows": rows}}).encode(), {{"Content-Type": "application/json"}}
+    )
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        assert answer.status == 200, answer.status
+if labels != "-":
+    data[[ID, TARGET]].to_csv(labels, index=False)
+print(len(moved))
+"""
+LABELS = "data/traffic-labels.csv"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def audit_entries(project: Path) -> list[dict[str, Any]]:
+    path = project / "reports" / "audit" / "audit.jsonl"
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def retrain(make: Make, project: Path, at: datetime) -> subprocess.CompletedProcess[str]:
+    result = make(project, "retrain", f"ARGS=--labels {LABELS} --at {at.isoformat(timespec='seconds')}")
+    assert result.returncode == 0, f"make retrain:\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def decision_line(result: subprocess.CompletedProcess[str]) -> str:
+    return next(line for line in result.stdout.splitlines() if line.startswith("decision: "))
+
+
+@contextmanager
+def served(project: Path, env: Mapping[str, str]) -> Iterator[str]:
+    """`make serve` on a free port in the background, as a team member runs it; yields its URL once /health
+    answers and stops it afterwards."""
+    port = free_port()
+    server = subprocess.Popen(
+        ["make", "serve", f"PORT={port}"],
+        cwd=project,
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if server.poll() is not None:
+                raise AssertionError(f"make serve stopped:\n{server.stdout.read() if server.stdout else ''}")
+            assert time.monotonic() < deadline, "make serve did not answer /health in 2 minutes"
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.5)
+        yield url
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait()
+
+
+def run_scenario(project: Path, package: str, make: Make, env: Mapping[str, str]) -> dict[str, Any]:
+    """The loop of issue #6 end to end; returns what it observed (for the test's record)."""
+
+    def send(url: str, offset: int, shift: float, labels: str) -> None:
+        script = SEND.format(package=package)
+        sent = subprocess.run(
+            [str(project / ".venv" / "bin" / "python"), "-c", script, url, str(offset), str(shift), labels],
+            cwd=project,
+            env=dict(env),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert sent.returncode == 0, sent.stdout + sent.stderr
+
+    with served(project, env) as url:
+        started = datetime.now(UTC)
+        send(url, 100_000, 1.0, LABELS)
+
+        too_soon = retrain(make, project, started + timedelta(hours=1))
+        assert decision_line(too_soon).startswith("decision: refused: labels_delay"), too_soon.stdout
+
+        first = retrain(make, project, started + timedelta(hours=25))
+        assert decision_line(first).startswith("decision: retrain: data drift"), first.stdout
+        assert "drifted " in first.stdout  # the root cause, feature by feature
+        gate = next(line for line in first.stdout.splitlines() if line.startswith("gate: "))
+        assert gate.startswith(("gate: promote", "gate: refuse")), first.stdout
+
+        send(url, 200_000, 2.0, "-")  # a second drift; no label arrives for it
+        cooling = retrain(make, project, started + timedelta(hours=26))
+        assert decision_line(cooling).startswith("decision: refused"), cooling.stdout
+        assert "cooldown: last retrain 1.0 h ago" in decision_line(cooling)
+
+        unlabelled = retrain(make, project, started + timedelta(hours=25 + 73))
+        line = decision_line(unlabelled)
+        assert line.startswith("decision: refused: min_labelled_rows: 0 new labelled rows"), line
+        assert "cooldown" not in line
+
+    entries = audit_entries(project)
+    decisions = [e["fields"]["decision"] for e in entries if e["event"] == "retraining_decision"]
+    assert decisions == ["refused", "retrain", "refused", "refused"]
+    registered = [e["fields"] for e in entries if e["event"] == "model_registered"]
+    retrained = registered[-1]
+    assert len(registered) >= 2 and retrained["version"] != registered[0]["version"]
+    gated = [e for e in entries if e["event"] in ("promotion", "refusal")]
+    assert gated[-1]["fields"]["version"] == retrained["version"]
+    assert gated[-1]["event"] == ("promotion" if gate.startswith("gate: promote") else "refusal")
+
+    card = json.loads(Path(retrained["model_card"]).read_text(encoding="utf-8"))
+    assert card["data_version"] == retrained["data_version"] != registered[0]["data_version"]
+    assert card["decisions"][-1]["event"] == gated[-1]["event"]
+    verified = make(project, "audit")
+    assert verified.returncode == 0 and "intact" in verified.stdout, verified.stdout + verified.stderr
+    return {"gate": gate, "decisions": decisions, "retrained_version": retrained["version"]}
