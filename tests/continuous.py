@@ -158,7 +158,7 @@ def run_scenario(project: Path, package: str, make: Make, env: Mapping[str, str]
     assert gated[-1]["fields"]["version"] == retrained["version"]
     assert gated[-1]["event"] == ("promotion" if gate.startswith("gate: promote") else "refusal")
 
-    card = json.loads(Path(retrained["model_card"]).read_text(encoding="utf-8"))
+    card = json.loads(Path(retrained["model_card"]).with_suffix(".json").read_text(encoding="utf-8"))
     assert card["data_version"] == retrained["data_version"] != registered[0]["data_version"]
     assert card["decisions"][-1]["event"] == gated[-1]["event"]
     verified = make(project, "audit")
