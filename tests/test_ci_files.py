@@ -277,6 +277,16 @@ def training_files(answers: dict[str, Any]) -> list[str]:
 
 
 CD_COMPONENTS = [c for c in MANIFEST.components if c.name.startswith("cd_") and not c.planned]
+# Scheduled monitoring (level 4) runs `make retrain`, which submits the cloud pipeline on sagemaker / vertex.
+MONITORING_COMPONENTS = [
+    c for c in MANIFEST.components if c.name.startswith("scheduled_monitoring") and not c.planned
+]
+
+
+def monitoring_files(answers: dict[str, Any]) -> list[str]:
+    full = full_answers(answers)
+    enabled = [c for c in MONITORING_COMPONENTS if c.enabled(full)]
+    return sorted(path for c in enabled for path, _ in c.paths(full["package_name"]))
 
 
 def deploy_files(answers: dict[str, Any]) -> list[str]:
@@ -398,7 +408,7 @@ def test_github_id_token_only_where_a_cloud_login_needs_it(
         assert writes is bool(login), f"job {name}: id-token: write {'without' if writes else 'but'} a login"
         assert login in ([], [cloud.github_login] if cloud else []), f"job {name} logs in with {login}"
         with_token += [name] if writes else []
-    if path in training_files(answers):
+    if path in training_files(answers) + monitoring_files(answers):  # one job, which submits the pipeline
         assert len(with_token) == (cloud is not None)
     else:  # a deployment logs in in each job that touches the cloud, and only for a cloud
         assert bool(with_token) is (cloud is not None and path in deploy_files(answers))
@@ -438,7 +448,7 @@ def test_gitlab_id_tokens_only_for_cloud_training_and_deployment(
     project = render(answers)
     jobs = gitlab_ci.jobs(gitlab_ci.merged_config(project))
     cloud = CLOUDS.get(answers["platform"])
-    files = training_files(answers) + deploy_files(answers)
+    files = training_files(answers) + deploy_files(answers) + monitoring_files(answers)
     in_the_cloud = {name for path in files for name in jobs_of(project, path)}
     for name, job in jobs.items():
         audiences = [token["aud"] for token in job.get("id_tokens", {}).values()]
