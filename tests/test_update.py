@@ -32,6 +32,7 @@ from conftest import (
     git,
     project_files,
 )
+from continuous import run_scenario
 from copier.errors import UserMessageError
 from ladder import LadderExtension, load_manifest
 from updating import (
@@ -46,6 +47,7 @@ from updating import (
     copier_cli,
     edit_like_a_team,
     maturity_report,
+    project_env,
     recorded,
     release_v2,
     run,
@@ -275,6 +277,7 @@ LAST_STACK = EVERY_STACK[-1] if EVERY_STACK else {}
 PIPELINE_LEVEL = next(c.level for c in MANIFEST.components if c.name == "training_pipeline")
 # From this level the pipeline's model goes through the promotion gate before it can be served.
 PROMOTE_LEVEL = next(c.level for c in MANIFEST.components if c.name == "promotion_gate")
+SCENARIO_LEVEL = next(c.level for c in MANIFEST.components if c.name == "guarded_retraining")
 CHECKED = [
     pytest.param(DEFAULT_STACK, 0, 1, True, id="default-0-to-1-locked-at-0"),
     *(
@@ -322,6 +325,10 @@ def test_project_checks_pass_after_a_step_up(
     committed = commit_with_hooks(project, "refreshed lock")  # clean again, ready for the next step-up
     assert committed.returncode == 0, committed.stdout + committed.stderr
     assert git(project, "status", "--porcelain") == ""
+    if low == SCENARIO_LEVEL - 1 and high == SCENARIO_LEVEL and stack["platform"] == "self-hosted":
+        # Issue #6: a project stepped up from level 3 runs the level-4 loop like a generated one.
+        package = full_answers({**stack, "maturity_level": high})["package_name"]
+        run_scenario(project, package, lambda where, *args: run(where, "make", *args), project_env())
 
 
 # Both sides changed the same lines of a template-owned file: copier leaves inline conflict markers, and the
