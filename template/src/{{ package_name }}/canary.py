@@ -32,8 +32,12 @@ REPORT_FILE = REPORTS_DIR / "canary.json"
 COLUMNS = ["timestamp", "request_id", "model_name", "model_version", "alias", ID, "prediction", "probability"]
 
 
-def read_logs(folder: Path = PREDICTIONS_DIR) -> pd.DataFrame:
-    """Every logged prediction, one row per scored row: its request, the version and alias that answered."""
+def read_logs(folder: Path = PREDICTIONS_DIR, shadow: bool = False) -> pd.DataFrame:
+    """Every logged prediction, one row per scored row: its request, the version and alias that answered.
+
+    Only the answers callers got: the lines of a shadow (`"shadow": true`, scored but never returned) are
+    left out, or, with `shadow`, they alone are read (`make shadow-report` compares them).
+    """
     records: list[dict[str, Any]] = []
     for path in sorted(folder.glob("*.jsonl")):
         with path.open(encoding="utf-8") as lines:
@@ -41,6 +45,8 @@ def read_logs(folder: Path = PREDICTIONS_DIR) -> pd.DataFrame:
                 if not line.strip():
                     continue
                 entry = json.loads(line)
+                if bool(entry.get("shadow", False)) != shadow:
+                    continue
                 head = {
                     "timestamp": entry["timestamp"],
                     "request_id": entry["request_id"],

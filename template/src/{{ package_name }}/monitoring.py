@@ -67,7 +67,11 @@ def labels_path() -> Path:
 
 
 def read_traffic(folder: Path, since: datetime) -> pd.DataFrame:
-    """The rows answered since `since`: the inputs of each with its prediction, probability and version."""
+    """The rows answered since `since`: the inputs of each with its prediction, probability and version.
+
+    A shadow's lines (`"shadow": true`: the challenger's predictions on the same rows, never returned) are
+    skipped, so each row is counted once, with the answer its caller got.
+    """
     records: list[dict[str, Any]] = []
     for path in sorted(folder.glob("*.jsonl")):
         if path.stem < since.date().isoformat():  # files are named by their UTC date
@@ -77,7 +81,8 @@ def read_traffic(folder: Path, since: datetime) -> pd.DataFrame:
                 if not line.strip():
                     continue
                 entry = json.loads(line)
-                if datetime.fromisoformat(entry["timestamp"]) < since:
+                # a shadow's predictions were never answered: the champion's traffic is what callers got
+                if entry.get("shadow") or datetime.fromisoformat(entry["timestamp"]) < since:
                     continue
                 head = {
                     "timestamp": entry["timestamp"],
