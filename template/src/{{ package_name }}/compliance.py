@@ -31,6 +31,10 @@ from . import audit, explain, model_card, monitoring, promotion, registry
 from .config import REPORTS_DIR
 
 COMPLIANCE_DIR = REPORTS_DIR / "compliance"
+STYLE = """
+body { font-family: sans-serif; margin: 2em; max-width: 70em; }
+td, th { padding: 0.2em 0.8em; text-align: left; vertical-align: top; }
+"""
 
 
 def report_path(name: str, number: str, suffix: str = ".json") -> Path:
@@ -158,8 +162,7 @@ def render_html(report: dict[str, Any]) -> str:
     monitored = "<p>no monitoring check yet</p>" if checked is None else f"<table>{rows_of(checked)}</table>"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<style>body {{ font-family: sans-serif; margin: 2em; max-width: 70em; }}
-td, th {{ padding: 0.2em 0.8em; text-align: left; vertical-align: top; }}</style>
+<style>{STYLE}</style>
 </head><body>
 <h1>{title}</h1>
 <p>Generated {report["generated_at"]}. Aliases: {html.escape(", ".join(report["aliases"]) or "none")}.</p>

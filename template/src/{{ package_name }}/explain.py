@@ -54,6 +54,7 @@ from .lifecycle import model_inputs
 EXPLANATIONS_DIR = REPORTS_DIR / "explanations"
 SHOWN = 20  # features in the report's chart
 SCORINGS = ("roc_auc", "accuracy", "f1")
+STYLE = "body { font-family: sans-serif; margin: 2em; } td, th { padding: 0.2em 0.8em; text-align: left; }"
 
 
 class ExplanationUnavailableError(LookupError):
@@ -252,8 +253,7 @@ def render_html(report: dict[str, Any]) -> str:
     title = f"Feature importance: {html.escape(report['model_name'])} version {report['version']}"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<style>body {{ font-family: sans-serif; margin: 2em; }}
-td, th {{ padding: 0.2em 0.8em; text-align: left; }}</style>
+<style>{STYLE}</style>
 </head><body>
 <h1>{title}</h1>
 <p>{html.escape(report["method"])}: the drop of {html.escape(report["scoring"])} when one feature is shuffled,
