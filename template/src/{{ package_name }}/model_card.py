@@ -2,8 +2,10 @@
 
 $ARTIFACTS_DIR/reports/model_cards/<model>-v<version>.md and .json hold what the version was trained on (its
 data version and source), how it scored (held-out metrics), with what (params, code version, environment),
-where it stands (registry aliases, every promotion decision about it from the audit log) and what it is for
-(intended use, out-of-scope use, limitations and owner from config/model_card.toml, which is yours).
+where it stands (registry aliases, every promotion decision about it from the audit log), what it is for
+(intended use, out-of-scope use, limitations and owner from config/model_card.toml, which is yours), how fair
+the promotion gate found it (the fairness result of the latest decision about it) and a link to its
+feature-importance report (`explain`, reports/explanations/).
 
 The pipeline's register step writes the card of each new version; the promotion gate refreshes the cards
 its decisions touch; `make model-card` (re)writes the champion's card, or `--version N`'s.
@@ -18,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import audit, promotion, registry
+from . import audit, explain, promotion, registry
 from .config import REPORTS_DIR, load_config
 from .data import TARGET
 from .lifecycle import model_inputs
@@ -48,6 +50,17 @@ def decisions(name: str, number: str) -> list[dict[str, Any]]:
     return found
 
 
+def fairness(name: str, number: str) -> dict[str, Any] | None:
+    """The fairness result of the latest promotion decision about a version as candidate (None: none yet)."""
+    found = None
+    for entry in audit.entries():
+        fields = entry["fields"]
+        about = fields.get("model_name") == name and fields.get("version") == number
+        if entry["event"] in ("promotion", "refusal") and about and "fairness" in fields:
+            found = fields["fairness"]
+    return found
+
+
 def held_out_metrics(version: registry.ModelVersion) -> tuple[dict[str, float], str]:
     """A version's metrics re-scored on the rows its training held out (for versions with no card yet)."""
     rows, data_version = promotion.held_out_rows(version.tags.get("data_version"))
@@ -73,6 +86,7 @@ def build(
     if params is None:
         params = earlier.get("params")
     written_at = datetime.now(UTC).isoformat(timespec="seconds")
+    explained = explain.report_path(version.name, version.version, ".html")
     tags = version.tags
     user = settings()
     return {
@@ -95,7 +109,18 @@ def build(
         "out_of_scope": user["out_of_scope"],
         "limitations": list(user["limitations"]),
         "decisions": decisions(version.name, version.version),
+        "fairness": fairness(version.name, version.version),
+        "explanation": str(explained) if explained.is_file() else None,
     }
+
+
+def explanation_link(path: str | None) -> str:
+    """A link to the version's feature-importance report, relative to the card when they share reports/."""
+    if not path:
+        return 'no report yet (`make explain ARGS="--version N"`)'
+    report = Path(path)
+    shown = f"../{report.parent.name}/{report.name}" if report.parent.parent == CARDS_DIR.parent else path
+    return f"[{report.name}]({shown})"
 
 
 def table(values: dict[str, Any] | None, header: str, digits: int | None = None) -> list[str]:
@@ -111,6 +136,35 @@ def table(values: dict[str, Any] | None, header: str, digits: int | None = None)
     return [f"| {header} | value |", "| --- | --- |", *rows]
 
 
+def fairness_lines(result: dict[str, Any] | None) -> list[str]:
+    """The Fairness section: not evaluated yet, not configured, or the metrics, limits and groups."""
+    if result is None:
+        return ["not evaluated yet: the promotion gate evaluates it (`make promote`)"]
+    if not result["configured"]:
+        return [result["summary"]]
+    metrics = [
+        f"| {metric} | {value:.4f} | {result['limits'][metric]} |"
+        for metric, value in result["metrics"].items()
+    ]
+    groups = [
+        f"| {group} | {values['rows']} | {values['selection_rate']} | {values['true_positive_rate']} | "
+        f"{values['false_positive_rate']} |"
+        for group, values in result["groups"].items()
+    ]
+    return [
+        f"**{result['status']}** on `{result['attribute']}` ({result['rows']} held-out rows): "
+        + result["summary"],
+        "",
+        "| metric | value | limit |",
+        "| --- | --- | --- |",
+        *metrics,
+        "",
+        "| group | rows | selection rate | true positive rate | false positive rate |",
+        "| --- | --- | --- | --- | --- |",
+        *groups,
+    ]
+
+
 def render(card: dict[str, Any]) -> str:
     """The card as Markdown."""
     decided = [f"- {d['at'][:19]} **{d['event']}**: {d['reason']}" for d in card["decisions"]]
@@ -122,6 +176,7 @@ def render(card: dict[str, Any]) -> str:
         f"- Code version: `{card['code_version']}`",
         f"- Owner: {card['owner']}",
         f"- Registered: {card['registered_at']}; card written {card['written_at']}",
+        f"- Feature importance: {explanation_link(card.get('explanation'))}",
         "",
         "## Intended use",
         "",
@@ -146,6 +201,10 @@ def render(card: dict[str, Any]) -> str:
         "## Environment",
         "",
         *table(card["environment"], "component"),
+        "",
+        "## Fairness",
+        "",
+        *fairness_lines(card.get("fairness")),
         "",
         "## Promotion decisions",
         "",
