@@ -285,7 +285,7 @@ CHECKED = [
         if HIGHEST > 1
         else []
     ),
-    pytest.param(DEFAULT_STACK, 0, HIGHEST, False, id=f"default-0-to-{HIGHEST}"),
+    # 0 -> the highest level on the last stack (the default stack reaches it from the level below, above).
     pytest.param(
         LAST_STACK, 0, HIGHEST, False, id=f"{answers_id(LAST_STACK) if LAST_STACK else 'none'}-to-{HIGHEST}"
     ),
