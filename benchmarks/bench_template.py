@@ -40,9 +40,11 @@ from shared import (
     timed,
 )
 
-# A step-up renders the project twice (old and new answers) and merges them: the step to level 3 handles
-# 60 files, and measured 3.5-4.2 CPU s on the 2-core CI machine under load, hence 5 s (4 s until level 2).
-GENERATE_LIMIT, STEP_UP_LIMIT, LEVEL0_FILES_LIMIT = 1.5, 5.0, 20
+# The issue's targets, in wall seconds on an idle 2-core machine; there a level-4 render measured 0.92 s and
+# the step 3 -> 4 3.2 s. Beside the test suite (the other xdist worker busy) the same work measured 1.45x the
+# CPU seconds it takes idle (the two cores share their caches), so --judge cpu allows 1.25x.
+GENERATE_LIMIT, STEP_UP_LIMIT, LEVEL0_FILES_LIMIT = 1.5, 4.0, 20
+BUSY_ALLOWANCE = 1.25
 
 
 @dataclass
@@ -121,6 +123,11 @@ def table(header: list[str], rows: list[list[Any]]) -> str:
     return "\n".join("| " + " | ".join(str(cell) for cell in row) + " |" for row in lines)
 
 
+def limit(seconds: float, judge: str) -> float:
+    """A time target as judged: wall seconds as set, CPU seconds on a busy machine with the allowance."""
+    return seconds if judge == "wall" else round(seconds * BUSY_ALLOWANCE, 2)
+
+
 def targets(results: Results, judge: str) -> list[tuple[str, str, str, bool]]:
     slowest = max(results.generated, key=lambda row: row[2].value(judge))
     seconds = slowest[2].value(judge)
@@ -128,8 +135,8 @@ def targets(results: Results, judge: str) -> list[tuple[str, str, str, bool]]:
         (
             f"any combination generates ({judge})",
             f"slowest {seconds:.2f} s ({slowest[0]})",
-            f"< {GENERATE_LIMIT} s",
-            seconds < GENERATE_LIMIT,
+            f"< {limit(GENERATE_LIMIT, judge)} s",
+            seconds < limit(GENERATE_LIMIT, judge),
         )
     ]
     if results.step_ups:
@@ -139,13 +146,13 @@ def targets(results: Results, judge: str) -> list[tuple[str, str, str, bool]]:
             (
                 f"a step-up update ({judge})",
                 f"slowest {seconds:.2f} s ({step[0]}, {step[1]})",
-                f"< {STEP_UP_LIMIT} s",
-                seconds < STEP_UP_LIMIT,
+                f"< {limit(STEP_UP_LIMIT, judge)} s",
+                seconds < limit(STEP_UP_LIMIT, judge),
             )
         )
     level0 = max(row[3] for row in results.generated if row[1] == 0)
-    limit = LEVEL0_FILES_LIMIT
-    checks.append(("a level-0 project's files", str(level0), f"< {limit}", level0 < limit))
+    files = LEVEL0_FILES_LIMIT
+    checks.append(("a level-0 project's files", str(level0), f"< {files}", level0 < files))
     return checks
 
 

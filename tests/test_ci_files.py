@@ -265,34 +265,35 @@ def test_gitlab_schedules_run_only_their_own_task(render: Render, answers: dict[
 # ---------------------------------------------------------------------------------------------------------
 # Scheduled training (level 2): the files of the scheduled_training components, per CI system.
 
-TRAINING_COMPONENTS = [
-    c for c in MANIFEST.components if c.name.startswith("scheduled_training") and not c.planned
-]
+
+def built(prefix: str) -> list[Any]:
+    """The built components whose name starts with `prefix`."""
+    return [c for c in MANIFEST.components if c.name.startswith(prefix) and not c.planned]
+
+
+TRAINING_COMPONENTS = built("scheduled_training")
+CD_COMPONENTS = built("cd_")
+# Scheduled monitoring (level 4) runs `make retrain`, which submits the cloud pipeline on sagemaker / vertex.
+MONITORING_COMPONENTS = built("scheduled_monitoring")
+
+
+def enabled_files(components: list[Any], answers: dict[str, Any]) -> list[str]:
+    """The files of those of `components` that the answers enable, sorted."""
+    full = full_answers(answers)
+    enabled = [c for c in components if c.enabled(full)]
+    return sorted(path for c in enabled for path, _ in c.paths(full["package_name"]))
 
 
 def training_files(answers: dict[str, Any]) -> list[str]:
-    full = full_answers(answers)
-    enabled = [c for c in TRAINING_COMPONENTS if c.enabled(full)]
-    return sorted(path for c in enabled for path, _ in c.paths(full["package_name"]))
-
-
-CD_COMPONENTS = [c for c in MANIFEST.components if c.name.startswith("cd_") and not c.planned]
-# Scheduled monitoring (level 4) runs `make retrain`, which submits the cloud pipeline on sagemaker / vertex.
-MONITORING_COMPONENTS = [
-    c for c in MANIFEST.components if c.name.startswith("scheduled_monitoring") and not c.planned
-]
+    return enabled_files(TRAINING_COMPONENTS, answers)
 
 
 def monitoring_files(answers: dict[str, Any]) -> list[str]:
-    full = full_answers(answers)
-    enabled = [c for c in MONITORING_COMPONENTS if c.enabled(full)]
-    return sorted(path for c in enabled for path, _ in c.paths(full["package_name"]))
+    return enabled_files(MONITORING_COMPONENTS, answers)
 
 
 def deploy_files(answers: dict[str, Any]) -> list[str]:
-    full = full_answers(answers)
-    enabled = [c for c in CD_COMPONENTS if c.enabled(full)]
-    return sorted(path for c in enabled for path, _ in c.paths(full["package_name"]))
+    return enabled_files(CD_COMPONENTS, answers)
 
 
 @dataclass(frozen=True)

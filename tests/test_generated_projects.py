@@ -1,8 +1,8 @@
 """The generated project's own interface works, as its team would use it.
 
 For the projects of the built levels (every stack at the highest level and at levels 0 and 1, a covering
-half of the stacks at the levels between: `runs_make`), in a fresh git repo: `make install`, `make lint` (from the level
-that adds it), `make test`, `make train`, `make pipeline` and, on SageMaker / Vertex AI,
+half of the stacks at the levels between: `runs_make`), in a fresh git repo: `make install`, `make lint`
+(from the level that adds it), `make test`, `make train`, `make pipeline` and, on SageMaker / Vertex AI,
 `make pipeline-definition` (from level 2), and `make monitor` pass; from level 3 `make promote` makes the
 pipeline's model the champion, `make serve` starts the service as a real process and `make smoke` checks it
 over HTTP, `make canary-report` reads what it logged and (self-hosted) `make bench` must find the

@@ -34,6 +34,7 @@ from conftest import (
 )
 from continuous import run_scenario
 from copier.errors import UserMessageError
+from jinja2.sandbox import SandboxedEnvironment
 from ladder import LadderExtension, load_manifest
 from updating import (
     NEW_QUESTION,
@@ -193,6 +194,22 @@ def test_exclude_renders_with_no_answers_at_all() -> None:
     for entry in config["_exclude"]:
         template = env.from_string(entry)
         assert template.render() == template.render(**DEFAULTS), entry
+
+
+def test_compiled_templates_are_shared_only_where_the_code_would_be_the_same() -> None:
+    """The extension's compile cache (in memory and on disk, across renders): a sandboxed environment (as
+    copier makes) and a plain one get their own code for one source; a changed source is compiled afresh."""
+    call = "{{ ','.join(['a', 'b']) }}"
+    for environment_class in (SandboxedEnvironment, jinja2.Environment, SandboxedEnvironment):
+        env = environment_class(extensions=[LadderExtension])
+        assert env.from_string(call).render() == "a,b"
+        assert env.from_string(call).render() == "a,b"  # from memory
+        sandboxed = environment_class is SandboxedEnvironment
+        assert env.from_string("{{ ''.__class__ }}").render() == ("" if sandboxed else "<class 'str'>")
+    env = SandboxedEnvironment(extensions=[LadderExtension])
+    assert env.from_string("{{ 1 + 1 }}").render() == "2"
+    assert env.from_string("{{ 1 + 2 }}").render() == "3"
+    assert env.from_string("{{ 1 + 1 }}", globals={"x": 1}).render() == "2"
 
 
 def test_missing_answers_default_as_copier_would() -> None:
