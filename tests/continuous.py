@@ -5,7 +5,9 @@ champion has never seen, every feature moved up by one standard deviation, is se
 arrive. `make retrain`, a day later (past the labels delay): monitoring flags the drift, the guards allow one
 retrain, the pipeline registers a challenger, the gate promotes or refuses it, and the audit log and the new
 version's model card record it. A second drifted stream an hour later is refused by the cooldown; once the
-cooldown is over it is refused again, because none of its rows has a label.
+cooldown is over it is refused again, because none of its rows has a label. Then (issue #8) the version that
+is not the champion is made the challenger and `[shadow] enabled = true`: served traffic is answered by the
+champion alone while the shadow's predictions are logged, and `make shadow-report` pairs them row by row.
 """
 
 from __future__ import annotations
@@ -47,6 +49,13 @@ for start in range(0, len(moved), 25):
 if labels != "-":
     data[[ID, TARGET]].to_csv(labels, index=False)
 print(len(moved))
+"""
+# Points a registry alias at a version, as a team member would from the project's Python.
+SET_ALIAS = """
+import sys
+from {package} import registry
+
+registry.set_alias(sys.argv[1], sys.argv[2])
 """
 LABELS = "data/traffic-labels.csv"
 AUDIT_LOG = Path("reports", "audit", "audit.jsonl")
@@ -114,17 +123,21 @@ def served(project: Path, env: Mapping[str, str]) -> Iterator[str]:
 def run_scenario(project: Path, package: str, make: Make, env: Mapping[str, str]) -> dict[str, Any]:
     """The loop of issue #6 end to end; returns what it observed (for the test's record)."""
 
-    def send(url: str, offset: int, shift: float, labels: str) -> None:
-        script = SEND.format(package=package)
-        sent = subprocess.run(
-            [str(project / ".venv" / "bin" / "python"), "-c", script, url, str(offset), str(shift), labels],
+    def python(script: str, *args: str) -> str:
+        ran = subprocess.run(
+            [str(project / ".venv" / "bin" / "python"), "-c", script.format(package=package), *args],
             cwd=project,
             env=dict(env),
             capture_output=True,
             text=True,
             timeout=300,
         )
-        assert sent.returncode == 0, sent.stdout + sent.stderr
+        assert ran.returncode == 0, ran.stdout + ran.stderr
+        return ran.stdout
+
+    def send(url: str, offset: int, shift: float, labels: str) -> int:
+        """Sends the shifted rows; returns how many."""
+        return int(python(SEND, url, str(offset), str(shift), labels))
 
     # What the audit log held before (earlier make targets may have recorded decisions and registrations).
     before = len(audit_entries(project)) if (project / AUDIT_LOG).is_file() else 0
@@ -169,4 +182,39 @@ def run_scenario(project: Path, package: str, make: Make, env: Mapping[str, str]
     assert card["decisions"][-1]["event"] == gated[0]["event"], card["decisions"]
     verified = make(project, "audit")
     assert verified.returncode == 0 and "intact" in verified.stdout, verified.stdout + verified.stderr
-    return {"gate": gate, "decisions": decisions, "retrained_version": retrained["version"]}
+
+    # Shadow: the version the gate did not make champion scores a copy of the traffic, unseen.
+    promoted = gated[0]["event"] == "promotion"
+    champion = retrained["version"] if promoted else earlier[-1]["version"]
+    challenger = earlier[-1]["version"] if promoted else retrained["version"]
+    python(SET_ALIAS, "challenger", challenger)
+    deploy = project / "config" / "deploy.toml"
+    config = deploy.read_text(encoding="utf-8")
+    head, shadow_table = config.split("[shadow]", 1)
+    deploy.write_text(head + "[shadow]" + shadow_table.replace("enabled = false", "enabled = true", 1))
+    try:
+        with served(project, env) as url:
+            rows = send(url, 300_000, 0.0, LABELS)
+    finally:
+        deploy.write_text(config, encoding="utf-8")
+    shadowed = make(project, "shadow-report", f"ARGS=--labels {LABELS}")
+    assert shadowed.returncode == 0, shadowed.stdout + shadowed.stderr
+    report = json.loads((project / "reports" / "shadow" / "report.json").read_text(encoding="utf-8"))
+    assert (report["rows"], report["unpaired_shadow_rows"]) == (rows, 0), report
+    (pair,) = report["comparisons"]
+    assert (pair["champion_version"], pair["shadow_version"]) == (champion, challenger), pair
+    assert pair["labelled"] == rows and pair["metric_deltas"], pair
+    logged = [
+        json.loads(line)
+        for log in sorted((project / "predictions").glob("*.jsonl"))
+        for line in log.read_text(encoding="utf-8").splitlines()
+    ]
+    shadowed_requests = {line["request_id"] for line in logged if line.get("shadow")}
+    answered = [line for line in logged if line["request_id"] in shadowed_requests and not line.get("shadow")]
+    assert {line["alias"] for line in answered} == {"champion"}, "only the champion answers callers"
+    return {
+        "gate": gate,
+        "decisions": decisions,
+        "retrained_version": retrained["version"],
+        "shadow_agreement": pair["agreement_rate"],
+    }

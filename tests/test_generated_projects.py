@@ -148,8 +148,12 @@ def targets(answers: dict[str, Any]) -> list[str]:
     if has("guarded_retraining", answers):
         # With no traffic logged a retrain decides "no action", so the clouds are not called.
         continuous = ["retrain", "audit", "model-card"]
+        if has("explainability", answers):
+            continuous.append("explain")
+        if has("compliance_report", answers):
+            continuous.append("compliance")
         if answers.get("platform", "self-hosted") == "self-hosted":
-            continuous.append(CONTINUOUS)
+            continuous.append(CONTINUOUS)  # its last step serves a shadow and runs `make shadow-report`
     return ["install", *lint, "test", "train", *pipeline, "monitor", *deploy, *continuous]
 
 

@@ -297,12 +297,14 @@ PROMOTE_LEVEL = next(c.level for c in MANIFEST.components if c.name == "promotio
 SCENARIO_LEVEL = next(c.level for c in MANIFEST.components if c.name == "guarded_retraining")
 CHECKED = [
     pytest.param(DEFAULT_STACK, 0, 1, True, id="default-0-to-1-locked-at-0"),
+    # Two levels at once to the top (issue #8: a project stepped up from level 2 gains the shadow of level 3
+    # and the explanations, fairness check and compliance report of level 4), lock file committed at level 2.
     *(
-        [pytest.param(DEFAULT_STACK, HIGHEST - 1, HIGHEST, True, id=f"default-{HIGHEST - 1}-to-{HIGHEST}")]
-        if HIGHEST > 1
+        [pytest.param(DEFAULT_STACK, HIGHEST - 2, HIGHEST, True, id=f"default-{HIGHEST - 2}-to-{HIGHEST}")]
+        if HIGHEST > 2
         else []
     ),
-    # 0 -> the highest level on the last stack (the default stack reaches it from the level below, above).
+    # 0 -> the highest level on the last stack (the default stack reaches it from two levels below, above).
     pytest.param(
         LAST_STACK, 0, HIGHEST, False, id=f"{answers_id(LAST_STACK) if LAST_STACK else 'none'}-to-{HIGHEST}"
     ),
@@ -342,8 +344,8 @@ def test_project_checks_pass_after_a_step_up(
     committed = commit_with_hooks(project, "refreshed lock")  # clean again, ready for the next step-up
     assert committed.returncode == 0, committed.stdout + committed.stderr
     assert git(project, "status", "--porcelain") == ""
-    if low == SCENARIO_LEVEL - 1 and high == SCENARIO_LEVEL and stack["platform"] == "self-hosted":
-        # Issue #6: a project stepped up from level 3 runs the level-4 loop like a generated one.
+    if high == SCENARIO_LEVEL and stack["platform"] == "self-hosted":
+        # Issues #6 and #8: a stepped-up project runs the level-4 loop, shadow included, like a generated one.
         package = full_answers({**stack, "maturity_level": high})["package_name"]
         run_scenario(project, package, lambda where, *args: run(where, "make", *args), project_env())
 
