@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -164,6 +165,17 @@ def render(template_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Ren
         return cache[key]
 
     return _render
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow tests first, the highest level first among them: with pytest-xdist's work stealing, the
+    short tests then fill the time around them and no worker is left with a long make run at the end."""
+
+    def level(item: pytest.Item) -> int:
+        found = re.findall(r"(?:level-|to-)(\d)", item.name)
+        return int(found[-1]) if found else 0
+
+    items.sort(key=lambda item: (item.get_closest_marker("slow") is None, -level(item)))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -5,11 +5,12 @@ half of the stacks at the levels between: `runs_make`), in a fresh git repo: `ma
 (from the level that adds it), `make test`, `make train`, `make pipeline` and, on SageMaker / Vertex AI,
 `make pipeline-definition` (from level 2), and `make monitor` pass; from level 3 `make promote` makes the
 pipeline's model the champion, `make serve` starts the service as a real process and `make smoke` checks it
-over HTTP, `make canary-report` reads what it logged and (self-hosted) `make bench` must find the
-service's throughput at least that of `mlflow models serve` of the same model (p99 is too noisy on a shared
-CI machine to assert; the report keeps it). The runs
-leave nothing for git to track but the lock file `make install` writes. `make maturity` names the level
-and the command that steps up.
+over HTTP, `make canary-report` reads what it logged and (self-hosted, at the highest level) `make bench`
+must find the service's throughput at least that of `mlflow models serve` of the same model (p99 is too
+noisy on a shared CI machine to assert; the report keeps it). At level 4, `make retrain`, `make audit`,
+`make model-card`, `make explain` and `make compliance` run, and (self-hosted) the scenario of
+continuous.py. The runs leave nothing for git to track but the lock file `make install` writes.
+`make maturity` names the level and the command that steps up.
 
 Many combinations render the same project apart from the files that record their answers (below level 2
 the platform changes nothing; at level 0 neither does the rest of the stack) or that only the CI reads (the
@@ -142,8 +143,8 @@ def targets(answers: dict[str, Any]) -> list[str]:
         deploy.append(SERVE_AND_SMOKE)
         if has("canary", answers):
             deploy.append("canary-report")
-    if has("serving_benchmark", answers):
-        deploy.append("bench")
+    if has("serving_benchmark", answers) and level == MANIFEST.highest_level:
+        deploy.append("bench")  # the same service and benchmark as at level 3; a minute each, so once
     continuous = []
     if has("guarded_retraining", answers):
         # With no traffic logged a retrain decides "no action", so the clouds are not called.

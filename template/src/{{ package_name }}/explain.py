@@ -156,7 +156,7 @@ class Explainer:
 
 
 def importance(model: Any, rows: pd.DataFrame, config: dict[str, Any], seed: int) -> list[dict[str, Any]]:
-    """Every input feature's permutation importance on labelled rows (scikit-learn's), most important first."""
+    """Each input feature's permutation importance (scikit-learn's) on labelled rows, most important first."""
     scoring, repeats = str(config["scoring"]), int(config["repeats"])
     if scoring not in SCORINGS:
         raise SystemExit(
