@@ -15,6 +15,7 @@ import argparse
 import html
 import json
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -160,12 +161,14 @@ def to_html(report: dict[str, Any]) -> str:
 """
 
 
-def write_report(report: dict[str, Any], path: Path = REPORT_FILE) -> tuple[Path, Path]:
-    """Write the report as JSON and as HTML beside it."""
+def write_report(
+    report: dict[str, Any], path: Path = REPORT_FILE, render: Callable[[dict[str, Any]], str] = to_html
+) -> tuple[Path, Path]:
+    """Write the report as JSON and, rendered as HTML, beside it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     page = path.with_suffix(".html")
-    page.write_text(to_html(report), encoding="utf-8")
+    page.write_text(render(report), encoding="utf-8")
     return path, page
 
 

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import audit, explain, model_card, monitoring, promotion, registry
+from . import audit, explain, model_card, monitoring, registry
 from .config import REPORTS_DIR
 
 COMPLIANCE_DIR = REPORTS_DIR / "compliance"
@@ -198,13 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Write the compliance report of a model version.")
     parser.add_argument("--version", metavar="N", help="a registered version (default: the champion)")
     args = parser.parse_args(argv)
-    number = args.version
-    if number is None:
-        champion = registry.find(promotion.CHAMPION)
-        if champion is None:
-            raise SystemExit("no version is champion yet: run `make promote`, or pass --version N")
-        number = champion.version
-    report = build(registry.get(number))
+    report = build(model_card.version_or_champion(args.version))
     page = write(report)
     chain = report["audit"]["chain"]
     print(f"{report['model_name']} version {report['version']}, data version {report['data']['version']}")

@@ -264,13 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--version", metavar="N", help="a registered version (default: the champion)")
     args = parser.parse_args(argv)
-    number = args.version
-    if number is None:
-        champion = registry.find(promotion.CHAMPION)
-        if champion is None:
-            raise SystemExit("no version is champion yet: run `make promote`, or pass --version N")
-        number = champion.version
-    version = registry.get(number)
+    version = model_card.version_or_champion(args.version)
     page = for_version(version)
     model_card.write(version)  # the card links the report
     report = read(version.name, version.version) or {}

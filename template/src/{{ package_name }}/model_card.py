@@ -235,17 +235,21 @@ def refresh(*numbers: str) -> list[Path]:
     return [write(registry.get(number)) for number in dict.fromkeys(numbers)]
 
 
+def version_or_champion(number: str | None) -> registry.ModelVersion:
+    """The registered version `number`, or the champion when None (the `--version N` of the reports)."""
+    if number is not None:
+        return registry.get(number)
+    champion = registry.find(promotion.CHAMPION)
+    if champion is None:
+        raise SystemExit("no version is champion yet: run `make promote`, or pass --version N")
+    return champion
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="(Re)write the model card of the champion or of a version.")
     parser.add_argument("--version", metavar="N", help="a registered version (default: the champion)")
     args = parser.parse_args(argv)
-    number = args.version
-    if number is None:
-        champion = registry.find(promotion.CHAMPION)
-        if champion is None:
-            raise SystemExit("no version is champion yet: run `make promote`, or pass --version N")
-        number = champion.version
-    print(f"model card written to {write(registry.get(number))}")
+    print(f"model card written to {write(version_or_champion(args.version))}")
     return 0
 
 

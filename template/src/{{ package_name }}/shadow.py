@@ -14,7 +14,6 @@ Written to reports/shadow/report.json and reports/shadow/report.html.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 
+from . import canary
 from .canary import LABELS_FILE, PREDICTIONS_DIR, STYLE, cell, read_logs, version_summary
 from .config import REPORTS_DIR, load_config
 from .data import ID, TARGET
@@ -144,11 +144,7 @@ Deltas are the shadow's value minus the champion's. Checked at {cell(report["che
 
 def write_report(report: dict[str, Any], path: Path = REPORT_FILE) -> tuple[Path, Path]:
     """Write the report as JSON and as HTML beside it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    page = path.with_suffix(".html")
-    page.write_text(to_html(report), encoding="utf-8")
-    return path, page
+    return canary.write_report(report, path, to_html)
 
 
 def main(argv: list[str] | None = None) -> int:
