@@ -3,7 +3,8 @@
 The service (`make serve`) writes one JSON line per request to $ARTIFACTS_DIR/predictions/*.jsonl, with the
 registry version and alias that answered it. This report reads every line and, per version: the requests
 and rows it answered, its observed share of the requests beside config/deploy.toml's
-`canary.challenger_share`, the share of rows it predicted positive and its mean probability. Once labels
+`canary.challenger_share` (0 while `[shadow] enabled`: the service turns the canary off then), the share of
+rows it predicted positive and its mean probability. Once labels
 arrive (a CSV of `id` and the target, such as the data/labels.csv of `make predict`), the predictions are
 joined with them on `id` and scored per version: accuracy, F1 and ROC AUC, as `make monitor` scores them.
 Written to reports/canary.json and reports/canary.html.
@@ -182,7 +183,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     labels_file = args.labels or (LABELS_FILE if LABELS_FILE.is_file() else None)
     labels = None if labels_file is None else pd.read_csv(labels_file)
-    share = float(load_config("deploy").get("canary", {}).get("challenger_share", 0.0))
+    deploy = load_config("deploy")
+    share = float(deploy.get("canary", {}).get("challenger_share", 0.0))
+    shadowing = bool(deploy.get("shadow", {}).get("enabled", False))
+    if shadowing:  # the service turns the canary off while the challenger runs in the shadow
+        share = 0.0
     rows = read_logs(args.logs)
     model = args.model or (rows["model_name"].iloc[-1] if len(rows) else None)
     try:
@@ -193,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     json_file, html_file = write_report(report, REPORT_FILE)
     print(
         f"{model}: {report['requests']} requests; challenger share {report['observed_challenger_share']:.1%} "
-        f"(configured {share:.1%}); {report['labelled']} rows labelled"
+        f"(configured {share:.1%}{', off while [shadow] is enabled' if shadowing else ''}); "
+        f"{report['labelled']} rows labelled"
     )
     for number, version in report["versions"].items():
         metrics = version["metrics"] or {}
