@@ -51,17 +51,29 @@ def version_of(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()[:16]
 
 
-def snapshot(frame: pd.DataFrame, store: Path = STORE) -> DataVersion:
-    """Keep the data under its version (once: the same data is stored once) and return the version."""
-    content = canonical_csv(frame)
-    version = version_of(content)
-    path = store / f"{version}.csv"
+def store_content(content: bytes, store: Path = STORE) -> Path:
+    """Keep canonical CSV bytes under their version (once: the same data is stored once); the file."""
+    path = store / f"{version_of(content)}.csv"
     if not path.is_file():
         store.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(".partial")
         partial.write_bytes(content)
         partial.replace(path)
-    return DataVersion(id=version, path=path, rows=len(frame), columns=frame.shape[1])
+    return path
+
+
+def snapshot(frame: pd.DataFrame, store: Path = STORE) -> DataVersion:
+    """Keep the data under its version (once: the same data is stored once) and return the version."""
+    path = store_content(canonical_csv(frame), store)
+    return DataVersion(id=path.stem, path=path, rows=len(frame), columns=frame.shape[1])
+
+
+def keep(file: Path, store: Path = STORE) -> DataVersion:
+    """Keep a version's file from another store (a copy another machine made) in this one; its version."""
+    content = file.read_bytes()
+    path = store_content(content, store)
+    header, *rows = content.decode("utf-8").splitlines()
+    return DataVersion(id=path.stem, path=path, rows=len(rows), columns=header.count(",") + 1)
 
 
 def restore(version: str, store: Path = STORE) -> pd.DataFrame:
