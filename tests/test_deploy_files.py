@@ -12,6 +12,8 @@ image it is given (kubectl stubbed: what it would apply is built with the real k
 
 from __future__ import annotations
 
+import fnmatch
+import json
 import os
 import re
 import shutil
@@ -19,12 +21,22 @@ import subprocess
 import sys
 from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
 import kubernetes_validate
 import pytest
 import yaml
-from conftest import MANIFEST, Render, all_answers, answers_id, full_answers
-from dockerfiles import declared_routes, entry_module, final_stage, image_env, instruction, module_source
+from conftest import MANIFEST, STACK_CHOICES, Render, all_answers, answers_id, full_answers
+from dockerfiles import (
+    declared_routes,
+    entry_module,
+    final_stage,
+    healthcheck_url,
+    image_env,
+    instruction,
+    instructions,
+    module_source,
+)
 
 BIN = Path(sys.executable).parent
 COMPOSE = "deploy/compose.yaml"
@@ -33,6 +45,10 @@ K8S = "deploy/k8s/"
 SECRET_WORDS = re.compile(r"(KEY|SECRET|TOKEN|PASSWORD|CREDENTIAL)", re.IGNORECASE)
 REQUIRED_VARIABLE = re.compile(r"^\$\{[A-Z_][A-Z0-9_]*(:?\?[^}]*)?\}$")  # ${NAME} or ${NAME:?message}
 KUBERNETES_VERSION = kubernetes_validate.latest_version()
+HADOLINT = BIN / "hadolint"
+# The MLflow server image's pin: `VAR="$(python -c 'CODE' LOCK)"` reads the locked version, pip installs
+# "mlflow==${VAR}".
+LOCKED_VERSION = re.compile(r"(?P<var>[A-Za-z_]\w*)=\"\$\(python3? -c '(?P<code>[^']+)' (?P<lock>\S+)\)\"")
 WITH_DEPLOYMENT = [
     pytest.param(answers, id=answers_id(answers))
     for answers in all_answers()
@@ -214,6 +230,109 @@ def test_compose_runs_the_tracker_the_project_uses(render: Render, answers: dict
         assert mounted & named, f"{what} is kept in no named volume"
     artifacts = re.search(r"--artifacts-destination (\S+)", command)
     assert artifacts and any(str(v).endswith(f":{artifacts[1]}") for v in server["volumes"]), command
+
+
+MLFLOW_DEPLOYMENT = [p for p in WITH_DEPLOYMENT if p.values[0]["tracker"] == "mlflow"]
+
+
+def tracking_server(compose: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The MLflow server's service and the host:port the serving service reaches it by."""
+    services: dict[str, dict[str, Any]] = compose["services"]
+    serving = next(s for s in services.values() if s.get("build", {}).get("dockerfile") == SERVING_DOCKERFILE)
+    address = serving["environment"]["MLFLOW_TRACKING_URI"].removeprefix("http://")
+    return services[address.split(":")[0]], address
+
+
+def compose_value(value: str) -> str:
+    """A string of the compose file as the container sees it: `$$` is compose's escape of `$`."""
+    assert not re.search(r"(?<!\$)\$(?!\$)", value.replace("$$", "")), f"compose would interpolate: {value}"
+    return value.replace("$$", "$")
+
+
+def allowed(patterns: list[str], host: str) -> bool:
+    """MLflow's check of a Host header against MLFLOW_SERVER_ALLOWED_HOSTS (security_utils)."""
+    return "*" in patterns or any(
+        fnmatch.fnmatch(host, pattern) if "*" in pattern else host == pattern for pattern in patterns
+    )
+
+
+@pytest.mark.parametrize("answers", MLFLOW_DEPLOYMENT)
+def test_mlflow_server_answers_every_name_it_is_reached_by(render: Render, answers: dict[str, Any]) -> None:
+    project = render(answers)
+    server, address = tracking_server(load(project, COMPOSE))
+    patterns = [p.strip() for p in server["environment"]["MLFLOW_SERVER_ALLOWED_HOSTS"].split(",")]
+    reached_by = {"the serving service": address}
+    for published in server["ports"]:
+        host, port, _ = str(published).split(":")
+        reached_by[f"this machine ({published})"] = f"{host}:{port}"
+    check = server["healthcheck"]["test"]
+    assert check[:3] == ["CMD", "python", "-c"], check
+    health = healthcheck_url([f"HEALTHCHECK CMD {json.dumps(check[1:])}"])
+    reached_by["its health check"] = urlsplit(health).netloc
+    for env in overlays(answers):
+        resources = kustomize(project / K8S / "overlays" / env)
+        for config in (r for r in resources if r["kind"] == "ConfigMap"):
+            if uri := config.get("data", {}).get("MLFLOW_TRACKING_URI"):
+                reached_by[f"Kubernetes ({env})"] = urlsplit(uri).netloc
+    assert any(name.startswith("Kubernetes") for name in reached_by), "no MLFLOW_TRACKING_URI in deploy/k8s"
+    refused = {who: host for who, host in reached_by.items() if not allowed(patterns, host)}
+    assert not refused, f"MLFLOW_SERVER_ALLOWED_HOSTS {patterns} refuses {refused}"
+
+
+@pytest.mark.parametrize("answers", MLFLOW_DEPLOYMENT)
+def test_mlflow_server_image_passes_hadolint(render: Render, answers: dict[str, Any], tmp_path: Path) -> None:
+    server, _ = tracking_server(load(render(answers), COMPOSE))
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text(compose_value(server["build"]["dockerfile_inline"]), encoding="utf-8")
+    result = subprocess.run(
+        [str(HADOLINT), "--no-color", str(dockerfile)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    user = instruction(final_stage(dockerfile.read_text(encoding="utf-8")), "USER")
+    assert user and user[-1] == str(server["user"]).split(":")[0], (user, server["user"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "answers", [p for p in MLFLOW_DEPLOYMENT if p.values[0]["ci"] == STACK_CHOICES["ci"][0]]
+)
+def test_mlflow_server_image_installs_the_mlflow_of_the_projects_lock(
+    render: Render, answers: dict[str, Any], tmp_path: Path
+) -> None:
+    """The image's pin, run on the lock `make install` writes, names the MLflow the project installs."""
+    project = tmp_path / "project"
+    shutil.copytree(render(answers), project)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "UV_PROJECT"))}
+    uv = [str(BIN / "uv"), "--directory", str(project)]
+    locked = subprocess.run([*uv, "lock"], capture_output=True, text=True, env=env, check=False, timeout=600)
+    assert locked.returncode == 0, locked.stderr
+    exported = subprocess.run(
+        [*uv, "export", "--frozen", "--no-hashes", "--no-header", "--no-annotate", "--no-emit-project"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stdout
+    (installed,) = re.findall(r"^mlflow==(\S+)", exported, re.MULTILINE)
+
+    server, _ = tracking_server(load(project, COMPOSE))
+    build = server["build"]
+    assert (project / COMPOSE).parent.joinpath(build["context"]).resolve() == project.resolve(), build
+    runs = [line for line in instructions(compose_value(build["dockerfile_inline"])) if "uv.lock" in line]
+    assert len(runs) == 1, runs
+    mount = re.search(r"--mount=type=bind,source=uv\.lock,target=(\S+)", runs[0])
+    pin = LOCKED_VERSION.search(runs[0])
+    assert mount and pin and pin["lock"] == mount[1], runs[0]
+    read = subprocess.run(
+        [sys.executable, "-c", pin["code"], str(project / "uv.lock")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert read.returncode == 0, read.stderr
+    assert read.stdout.strip() == installed, f"the image pins {read.stdout.strip()}; the lock has {installed}"
+    assert re.search(rf'"mlflow==\$(\{{{pin["var"]}\}}|{pin["var"]}\b)"', runs[0]), runs[0]
+    assert '"psycopg[binary]' in runs[0], "SQLAlchemy 2.1 needs psycopg 3 for postgresql:// URIs"
 
 
 # ------------------------------------------------------------------------------------------- Kubernetes
