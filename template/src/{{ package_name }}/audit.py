@@ -10,8 +10,8 @@ as a tag of the registered model (`audit.head`). A log that was emptied, deleted
 matches its anchor, and nothing is recorded onto such a log until it is restored (the scheduled jobs keep it
 in durable storage). With AUDIT_HMAC_KEY set (CI fills it from its secret store), every entry is also signed
 (`mac`, HMAC-SHA256 of its hash): a history rewritten with every hash recomputed then fails verification,
-because the signatures cannot be recomputed without the key. Set the key before the first entry: with it,
-an unsigned entry does not verify.
+because the signatures cannot be recomputed without the key. The registry also keeps the number of the first
+signed entry (`audit.signed_from`): from there on, an unsigned entry does not verify.
 
 `verify()` also checks the registry against the log: every version has its registration entry (or was
 listed when the trail started, for versions registered before the project reached level 4), every decision
@@ -52,6 +52,7 @@ EVENTS = (
 DECISIONS = ("promotion", "refusal", "rollback")
 GENESIS = "0" * 64
 ANCHOR_TAG = "audit.head"
+SIGNED_FROM_TAG = "audit.signed_from"
 # Set on a version when the pipeline creates it: its `model_registered` entry follows. A version with the
 # tag and no entry was registered by a run that was interrupted (or ran where the log is not, as a
 # platform pipeline's step): the next run that records anything records it (`record_pending_registrations`).
@@ -194,6 +195,8 @@ def record(event: str, path: Path | None = None, **fields: Any) -> dict[str, Any
         log.flush()
         os.fsync(log.fileno())
         registry.set_model_tag(ANCHOR_TAG, f"{written[-1]['seq']}:{written[-1]['hash']}")
+        if "mac" in written[0] and SIGNED_FROM_TAG not in registry.model_tags():
+            registry.set_model_tag(SIGNED_FROM_TAG, str(written[0]["seq"]))
     return written[-1]
 
 
@@ -260,8 +263,9 @@ def unfinished_retrains(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def verify_chain(path: Path) -> dict[str, Any]:
-    """The hash chain (and, with AUDIT_HMAC_KEY, the signatures) of the file alone."""
+def verify_chain(path: Path, signed_from: int | None = None) -> dict[str, Any]:
+    """The hash chain of the file; every entry from `signed_from` on must be signed, and with AUDIT_HMAC_KEY
+    every signature must match it."""
     lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
     expected_prev, expected_seq = GENESIS, 1
     key = signing_key()
@@ -278,9 +282,10 @@ def verify_chain(path: Path) -> dict[str, Any]:
             return broken(number, "its content does not match its hash: the line was edited")
         if entry.get("prev") != expected_prev or entry.get("seq") != expected_seq:
             return broken(number, "it does not follow the line before: a line was deleted, inserted or moved")
-        if key is not None and "mac" not in entry:
-            return broken(number, f"it is not signed, and {KEY_ENV} is set: it was written without the key")
-        if key is not None and not hmac.compare_digest(str(entry["mac"]), signature(key, entry["hash"])):
+        if "mac" not in entry and signed_from is not None and entry["seq"] >= signed_from:
+            return broken(number, f"it is not signed, but entries are signed from {signed_from} on")
+        mac = str(entry.get("mac", ""))
+        if key is not None and mac and not hmac.compare_digest(mac, signature(key, entry["hash"])):
             return broken(number, f"its signature does not match {KEY_ENV}: the history was rewritten")
         expected_prev, expected_seq = entry["hash"], expected_seq + 1
     return {"intact": True, "lines": len(lines), "first_broken": None, "reason": None, "head": expected_prev}
@@ -386,7 +391,8 @@ def verify(path: Path | None = None) -> dict[str, Any]:
     when the chain verifies and the cross-check with the registry finds nothing.
     """
     path = path or AUDIT_FILE
-    result = verify_chain(path)
+    signed_from = registry.model_tags().get(SIGNED_FROM_TAG)
+    result = verify_chain(path, int(signed_from) if signed_from else None)
     result["findings"] = cross_check(path) if result["intact"] else []
     if result["findings"]:
         result["intact"] = False
