@@ -7,7 +7,8 @@ $ARTIFACTS_DIR/reports/compliance/<model>-v<version>.json and .html from what th
   environment, aliases), rebuilt now so its aliases and decisions are current;
 - its data version and source, the data it was trained and judged on;
 - every audit log entry about it (registration, promotions, refusals, rollbacks) and whether the log's
-  hash chain verifies (`audit.verify`): a broken chain is reported, with the line where it breaks;
+  hash chain verifies and the registry agrees with it (`audit.verify`): a broken chain is reported, with
+  the line where it breaks, and so is each thing the registry shows that the log does not hold;
 - the fairness result of the latest promotion decision about it (`fairness`, through the audit log);
 - its feature-importance report (`explain`), the five most important features;
 - the latest monitoring check (reports/monitoring/history.jsonl, `make monitor`), if any, and whether it
@@ -74,8 +75,9 @@ def open_findings(report: dict[str, Any]) -> list[str]:
     """What needs a look, one line each (empty: nothing open)."""
     findings = []
     chain = report["audit"]["chain"]
-    if not chain["intact"]:
+    if chain["first_broken"] is not None:
         findings.append(f"audit log chain broken at line {chain['first_broken']}: {chain['reason']}")
+    findings.extend(f"audit log: {finding}" for finding in chain.get("findings", []))
     fair = report["fairness"]
     if fair is None:
         findings.append("fairness not evaluated yet: no promotion decision about this version")
@@ -116,6 +118,11 @@ def build(version: registry.ModelVersion) -> dict[str, Any]:
     return report
 
 
+def where(chain: dict[str, Any]) -> str:
+    """Where the chain breaks (" at line N"), or nothing when the registry's cross-check found the fault."""
+    return "" if chain["first_broken"] is None else f" at line {chain['first_broken']}"
+
+
 def cell(value: Any) -> str:
     return html.escape(value if isinstance(value, str) else json.dumps(value, sort_keys=True))
 
@@ -138,9 +145,9 @@ def render_html(report: dict[str, Any]) -> str:
         for e in report["audit"]["entries"]
     )
     chain_text = (
-        f"intact: {chain['lines']} lines, last hash <code>{chain['head']}</code>"
+        f"intact: {chain['lines']} lines, last hash <code>{chain['head']}</code>, anchored in the registry"
         if chain["intact"]
-        else f"BROKEN at line {chain['first_broken']}: {html.escape(str(chain['reason']))}"
+        else f"BROKEN{where(chain)}: {html.escape(str(chain['reason']))}"
     )
     if fair is None:
         fairness = "<p>not evaluated yet</p>"
@@ -202,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     page = write(report)
     chain = report["audit"]["chain"]
     print(f"{report['model_name']} version {report['version']}, data version {report['data']['version']}")
-    print(f"audit chain: {'intact' if chain['intact'] else 'BROKEN at line ' + str(chain['first_broken'])}")
+    print(f"audit chain: {'intact' if chain['intact'] else 'BROKEN' + where(chain)}")
     for finding in report["status"] or ["nothing open"]:
         print(f"  - {finding}")
     print(f"compliance report written to {page}")

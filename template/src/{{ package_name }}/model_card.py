@@ -140,7 +140,7 @@ def fairness_lines(result: dict[str, Any] | None) -> list[str]:
     """The Fairness section: not evaluated yet, not configured, or the metrics, limits and groups."""
     if result is None:
         return ["not evaluated yet: the promotion gate evaluates it (`make promote`)"]
-    if not result["configured"]:
+    if not result["configured"] or "metrics" not in result:  # no details: not configured, or not kept
         return [result["summary"]]
     metrics = [
         f"| {metric} | {value:.4f} | {result['limits'][metric]} |"

@@ -39,7 +39,7 @@ from .config import ARTIFACTS_DIR, REPORTS_DIR, load_config
 from .data import ID, TARGET, split
 from .lifecycle import model_inputs
 from .model import score
-from .promotion import CHAMPION
+from .registry import CHAMPION
 
 PREDICTIONS_DIR = ARTIFACTS_DIR / "predictions"
 # Where a scheduled job finds the service's logs and the labels, when not where the service writes them.
