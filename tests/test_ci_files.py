@@ -708,3 +708,198 @@ def test_gitlab_deploys_only_from_default_branch_pushes(
         assert gitlab_ci.runs(config, jobs[name], pipeline("push")), f"{name}: not on a push to main"
         ran = [label for label, variables in never.items() if gitlab_ci.runs(config, jobs[name], variables)]
         assert ran == [], f"{name} runs in {ran}"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The governance trail (level 4): every job that writes it on the CI machine (`make retrain`, `make promote`
+# with or without --rollback, `make pipeline`) fetches it first (`make trail-pull`) and sends it back after
+# (`make trail-push`), when its own step failed too but never after a failed fetch; a failed push fails the
+# job and stops nothing else; no cache holds it. Jobs are found by what they run, and their scripts run, with
+# `make` stubbed, the way each CI system runs them.
+
+TRAIL_PULL, TRAIL_PUSH = "trail-pull", "trail-push"
+TRAIL_WRITERS = ("retrain", "promote", "pipeline")
+TRAIL_PATHS = ("reports", "data/feedback.csv")
+TRAIL_FROM_LEVEL = next(c.level for c in MANIFEST.components if c.name == "governance" and not c.planned)
+TRAIL = [pytest.param(a, id=answers_id(a)) for a in all_answers() if a["maturity_level"] >= TRAIL_FROM_LEVEL]
+# A `make` that records its arguments and fails for the targets in $FAILING; a `uv` that does nothing.
+FAKE_MAKE = """#!/bin/sh
+echo "$*" >> "$MAKE_LOG"
+for target in $FAILING; do [ "$1" = "$target" ] && exit 2; done
+exit 0
+"""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    targets: list[str]  # the first target of each `make` that ran, in order
+    failed: bool  # whether the job failed
+
+
+class Runner:
+    """Runs a job's scripts with `make` stubbed; `failing` names the make targets that fail."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder, self.bin = folder, folder / "bin"
+        self.bin.mkdir(parents=True, exist_ok=True)
+        (self.bin / "make").write_text(FAKE_MAKE, encoding="utf-8")
+        (self.bin / "uv").write_text("#!/bin/sh\nexit 0\n", encoding="utf-8")
+        for tool in ("make", "uv"):
+            (self.bin / tool).chmod(0o755)
+
+    def bash(self, script: str, failing: set[str], log: Path, given: tuple[str, ...] = ()) -> int:
+        """Run a script; the variables the CI file hands it (`given`) are set, to a placeholder."""
+        env = {
+            **dict.fromkeys(given, "set-by-the-ci-file"),
+            "GITHUB_ENV": str(self.folder / "github-env"),
+            "RUNNER_TEMP": str(self.folder),
+            "PATH": f"{self.bin}:/usr/bin:/bin",
+            "HOME": str(self.folder),
+            "MAKE_LOG": str(log),
+            "FAILING": " ".join(sorted(failing)),
+        }
+        # GitHub's `bash -e {0}` shell and the GitLab runner's bash both stop at the first failing command.
+        command = ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script]
+        return subprocess.run(command, env=env, cwd=self.folder, capture_output=True, timeout=60).returncode
+
+    def targets(self, log: Path) -> list[str]:
+        return (
+            [line.split()[0] for line in log.read_text(encoding="utf-8").splitlines()] if log.exists() else []
+        )
+
+    def gitlab(self, job: dict[str, Any], failing: set[str]) -> Outcome:
+        """GitLab runs `script` as one shell session that stops at the first failing line."""
+        log = self.folder / f"make-{len(list(self.folder.glob('make-*')))}.log"
+        code = self.bash("\n".join(job["script"]), failing, log)
+        return Outcome(self.targets(log), code != 0)
+
+    def github(self, job: dict[str, Any], failing: set[str]) -> Outcome:
+        """GitHub runs each step whose `if` holds (success() unless it names a status function); a failed
+        step fails the job unless it continues on error; `uses` steps succeed."""
+        log = self.folder / f"make-{len(list(self.folder.glob('make-*')))}.log"
+        failed, outcomes = False, {}
+        for step in job.get("steps", []):
+            if github_condition(str(step.get("if", "success()")), failed, outcomes):
+                given = (*job.get("env", {}), *step.get("env", {}))
+                code = self.bash(step["run"], failing, log, given) if "run" in step else 0
+                outcome = "failure" if code else "success"
+            else:
+                outcome = "skipped"
+            if "id" in step:
+                outcomes[step["id"]] = outcome
+            failed = failed or (outcome == "failure" and not step.get("continue-on-error", False))
+        return Outcome(self.targets(log), failed)
+
+
+GITHUB_STATUS = re.compile(r"\b(always|success|failure|cancelled)\(\)")
+STEP_OUTCOME = re.compile(r"^steps\.([\w-]+)\.outcome\s*==\s*'(\w+)'$")
+
+
+def github_condition(condition: str, failed: bool, outcomes: dict[str, str]) -> bool:
+    """A step's `if`, for the expressions the generated workflows use (anything else raises)."""
+    expression = condition.strip().removeprefix("${{").removesuffix("}}").strip()
+    atoms = [atom.strip() for atom in expression.split("&&")]
+    if not GITHUB_STATUS.search(expression):
+        atoms.append("success()")
+    for atom in atoms:
+        if atom in ("always()", "!cancelled()"):
+            holds = True
+        elif atom in ("success()", "failure()"):
+            holds = failed is (atom == "failure()")
+        elif match := STEP_OUTCOME.match(atom):
+            holds = outcomes.get(match.group(1)) == match.group(2)
+        else:
+            raise NotImplementedError(f"if: {condition!r}: {atom!r} is not understood")
+        if not holds:
+            return False
+    return True
+
+
+def trail_jobs(project: Path, answers: dict[str, Any]) -> dict[str, tuple[str, Callable[..., Outcome]]]:
+    """Each job that writes the trail on the CI machine: its file:name, the target that writes, a runner."""
+    found: dict[str, tuple[str, Callable[..., Outcome]]] = {}
+    runner = Runner(project.parent / f"{project.name}-runs")
+    if answers["ci"] == "github":
+        for path in ci_files(answers):
+            for name, job in load(project, path).get("jobs", {}).items():
+                steps = job.get("steps", [])
+                writes = [t for t in make_targets(script_of(steps)) if t in TRAIL_WRITERS]
+                if writes:
+                    found[f"{path}:{name}"] = (writes[0], lambda failing, j=job: runner.github(j, failing))
+    else:
+        for name, job in gitlab_ci.jobs(gitlab_ci.merged_config(project)).items():
+            writes = [t for t in make_targets("\n".join(job.get("script", []))) if t in TRAIL_WRITERS]
+            if writes:
+                found[name] = (writes[0], lambda failing, j=job: runner.gitlab(j, failing))
+    return found
+
+
+@pytest.mark.parametrize("answers", TRAIL)
+def test_jobs_that_write_the_trail_pull_it_before_and_push_it_after(
+    render: Render, answers: dict[str, Any]
+) -> None:
+    project = render(answers)
+    jobs = trail_jobs(project, answers)
+    writers = sorted(writer for writer, _ in jobs.values())
+    on_the_runner = ["pipeline"] if expected_target(answers["platform"]) == "pipeline" else []
+    # scheduled monitoring, production and rollback, and training where it registers on the runner
+    assert writers == sorted(["retrain", "promote", "promote", *on_the_runner]), jobs
+    for name, (writer, run) in jobs.items():
+        clean = run(set())
+        assert not clean.failed, f"{name} fails with nothing failing: {clean.targets}"
+        order = [clean.targets.index(t) for t in (TRAIL_PULL, writer, TRAIL_PUSH) if t in clean.targets]
+        assert len(order) == 3 and order == sorted(order), f"{name}: pull, {writer}, push? {clean.targets}"
+
+        broken = run({writer})
+        assert broken.failed, f"{name}: a failed make {writer} must fail the job"
+        assert TRAIL_PUSH in broken.targets, f"{name}: no push after a failed make {writer}: {broken.targets}"
+
+        no_pull = run({TRAIL_PULL})
+        assert no_pull.failed and no_pull.targets[-1] == TRAIL_PULL, f"{name}: after a failed pull {no_pull}"
+
+        no_push = run({TRAIL_PUSH})
+        assert no_push.failed, f"{name}: a failed push must fail the job"
+        assert no_push.targets == clean.targets, f"{name}: a failed push stopped {no_push.targets}"
+
+
+@pytest.mark.parametrize("answers", TRAIL)
+def test_jobs_that_write_nothing_of_the_trail_leave_it_alone(render: Render, answers: dict[str, Any]) -> None:
+    project = render(answers)
+    writers = set(trail_jobs(project, answers))
+    if answers["ci"] == "github":
+        scripts_by_job = {
+            f"{path}:{name}": script_of(job.get("steps", []))
+            for path in ci_files(answers)
+            for name, job in load(project, path).get("jobs", {}).items()
+        }
+    else:
+        jobs = gitlab_ci.jobs(gitlab_ci.merged_config(project))
+        scripts_by_job = {name: script_of(job) for name, job in jobs.items()}
+    touching = {n for n, s in scripts_by_job.items() if {TRAIL_PULL, TRAIL_PUSH} & set(make_targets(s))}
+    assert sorted(touching - writers) == []
+
+
+def cached_paths(document: Any) -> list[str]:
+    """Every path a cache keeps: actions/cache steps' `path`, GitLab's `cache: paths` (one or a list)."""
+    if isinstance(document, list):
+        return [path for item in document for path in cached_paths(item)]
+    if not isinstance(document, dict):
+        return []
+    found = []
+    if str(document.get("uses", "")).startswith("actions/cache"):
+        found += str(document.get("with", {}).get("path", "")).split()
+    for key, value in document.items():
+        if key == "cache":
+            caches = value if isinstance(value, list) else [value]
+            found += [str(p) for cache in caches if isinstance(cache, dict) for p in cache.get("paths", [])]
+        else:
+            found += cached_paths(value)
+    return found
+
+
+@pytest.mark.parametrize("answers", [pytest.param(a, id=answers_id(a)) for a in all_answers() if ci_files(a)])
+def test_no_cache_holds_the_trail(render: Render, answers: dict[str, Any]) -> None:
+    """A cache is evicted when unused; the trail lives where trail.py keeps it, never only in a cache."""
+    project = render(answers)
+    cached = [path for file in ci_files(answers) for path in cached_paths(load(project, file))]
+    assert [path for path in cached if path.strip("/").startswith(TRAIL_PATHS)] == []

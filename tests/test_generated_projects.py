@@ -130,6 +130,11 @@ def has(component: str, answers: dict[str, Any]) -> bool:
 SERVE_AND_SMOKE = "serve+smoke"
 # A pseudo-target: the level-4 scenario of continuous.py (serve, drift, guarded retraining, audit).
 CONTINUOUS = "continuous"
+# A pseudo-target: `make trail-push` into the local MLflow store, the trail's files moved away, `make
+# trail-pull`: the same files come back (trail.py keeps them in the tracker's store: the local one here).
+TRAIL_ROUND_TRIP = "trail-push+pull"
+TRAIL_LOGS = ("reports/audit/audit.jsonl", "reports/monitoring/history.jsonl", "data/feedback.csv")
+TRAIL_FOLDERS = ("reports/retraining", "reports/promotions", "reports/model_cards", "reports/explanations")
 
 
 def targets(answers: dict[str, Any]) -> list[str]:
@@ -159,6 +164,8 @@ def targets(answers: dict[str, Any]) -> list[str]:
             continuous.append("compliance")
         if answers.get("platform", "self-hosted") == "self-hosted":
             continuous.append(CONTINUOUS)  # its last step serves a shadow and runs `make shadow-report`
+            # The trail's store is reachable offline only in MLflow's local store; offline W&B keeps nothing.
+            continuous.append(TRAIL_ROUND_TRIP if answers["tracker"] == "mlflow" else "trail-pull")
     return ["install", *lint, "test", "train", *pipeline, "monitor", *deploy, *continuous]
 
 
@@ -200,6 +207,38 @@ def serve_and_smoke(project: Path, env: Mapping[str, str]) -> subprocess.Complet
         return subprocess.CompletedProcess(["make", "serve"], 1, str(failed), "")
 
 
+def trail_files(project: Path) -> dict[str, bytes]:
+    files = [project / name for name in TRAIL_LOGS if (project / name).is_file()]
+    files += [p for folder in TRAIL_FOLDERS for p in (project / folder).rglob("*") if p.is_file()]
+    return {path.relative_to(project).as_posix(): path.read_bytes() for path in files}
+
+
+def trail_make(project: Path, target: str) -> subprocess.CompletedProcess[str]:
+    """`make target` outside CI (this suite's own CI sets CI, where trail.py refuses a local store)."""
+    env = {key: value for key, value in make_env().items() if key != "CI"}
+    return subprocess.run(
+        ["make", target], cwd=project, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True
+    )
+
+
+def trail_round_trip(project: Path, away: Path) -> subprocess.CompletedProcess[str]:
+    """`make trail-push`, the trail's files moved to `away`, `make trail-pull`: the same files are back."""
+    pushed = trail_make(project, "trail-push")
+    before = trail_files(project)
+    if pushed.returncode != 0 or not before:
+        return pushed if pushed.returncode else subprocess.CompletedProcess([], 1, "", "no trail to push")
+    for name in before:
+        (away / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).rename(away / name)
+    pulled = trail_make(project, "trail-pull")
+    output = pushed.stdout + pushed.stderr + pulled.stdout + pulled.stderr
+    after = trail_files(project)
+    differ = sorted(name for name in set(before) | set(after) if before.get(name) != after.get(name))
+    if pulled.returncode == 0 and differ:
+        return subprocess.CompletedProcess([], 1, output, f"the pulled trail differs: {differ}")
+    return subprocess.CompletedProcess(["make", "trail-push", "trail-pull"], pulled.returncode, output, "")
+
+
 def continuous_scenario(
     project: Path, answers: dict[str, Any], env: Mapping[str, str]
 ) -> subprocess.CompletedProcess[str]:
@@ -237,6 +276,8 @@ def run_targets(
             result = serve_and_smoke(project, env)
         elif target == CONTINUOUS:
             result = continuous_scenario(project, answers, env)
+        elif target == TRAIL_ROUND_TRIP:
+            result = trail_round_trip(project, project.parent / f"{project.name}-trail-away")
         else:
             result = make(project, target, *TARGET_ARGS.get(target, []), env=env)
         seconds, output = round(time.monotonic() - start, 1), (result.stdout + result.stderr)[-4000:]

@@ -14,7 +14,7 @@ import sys
 import tomllib
 import warnings
 from collections import Counter
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
@@ -151,3 +151,32 @@ def test_free_text_answers_keep_the_project_valid(generate: Generate) -> None:
         warnings.simplefilter("error")  # an invalid escape sequence would only warn
         docstring = ast.get_docstring(ast.parse(source))
     assert docstring == f"{description}."
+
+
+# How each store of the governance trail shows in a file; a project's trail module (src/<package>/trail.py)
+# and its tests name the store of its stack only: the platform's bucket, or on self-hosted its tracker.
+TRAIL_STORES = {
+    "sagemaker": re.compile(r"(?i)\baws\b|amazon|\bs3\b|sagemaker|boto"),
+    "vertex": re.compile(r"(?i)google|\bgcs\b|gs://|vertex|cloud storage"),
+    "mlflow": re.compile(r"(?i)mlflow"),
+    "wandb": re.compile(r"(?i)wandb|w&b|weights & biases"),
+}
+
+
+TRAIL_FROM_LEVEL = next(c.level for c in MANIFEST.components if c.name == "governance")
+
+
+@pytest.mark.parametrize(
+    "answers", [combination(a) for a in COMBINATIONS if a["maturity_level"] >= TRAIL_FROM_LEVEL]
+)
+def test_the_trail_module_names_only_its_store(render: Render, answers: dict[str, Any]) -> None:
+    project = render(answers)
+    files = [
+        path for path in MANIFEST.files(full_answers(answers)) if PurePosixPath(path).stem.endswith("trail")
+    ]
+    assert len(files) == 2, files
+    store = answers["platform"] if answers["platform"] != "self-hosted" else answers["tracker"]
+    for path in files:
+        text = (project / path).read_text(encoding="utf-8")
+        named = {name for name, words in TRAIL_STORES.items() if words.search(text)}
+        assert named == {store}, f"{path} names {sorted(named)}"
