@@ -81,9 +81,10 @@ def signature(key: bytes, entry_hash: str) -> str:
     return hmac.new(key, entry_hash.encode("ascii"), hashlib.sha256).hexdigest()
 
 
-def anchor() -> tuple[int, str] | None:
-    """The number and hash of the last entry, as the registry keeps them (None before the first entry)."""
-    value = registry.model_tags().get(ANCHOR_TAG)
+def anchor(tags: dict[str, str] | None = None) -> tuple[int, str] | None:
+    """The number and hash of the last entry, as the registry keeps them (None before the first entry);
+    from the model's `tags` when they were read already."""
+    value = (registry.model_tags() if tags is None else tags).get(ANCHOR_TAG)
     if not value:
         return None
     seq, _, entry_hash = value.partition(":")
@@ -177,7 +178,8 @@ def record(event: str, path: Path | None = None, **fields: Any) -> dict[str, Any
         fcntl.flock(log, fcntl.LOCK_EX)  # two writers never chain onto the same line
         log.seek(0)
         found = parse(path, log.read().splitlines())
-        anchored = anchor()
+        tags = registry.model_tags()
+        anchored = anchor(tags)
         problem = anchor_problem(found, anchored, path)
         if problem is not None:
             raise AuditError(problem)
@@ -195,7 +197,7 @@ def record(event: str, path: Path | None = None, **fields: Any) -> dict[str, Any
         log.flush()
         os.fsync(log.fileno())
         registry.set_model_tag(ANCHOR_TAG, f"{written[-1]['seq']}:{written[-1]['hash']}")
-        if "mac" in written[0] and SIGNED_FROM_TAG not in registry.model_tags():
+        if "mac" in written[0] and SIGNED_FROM_TAG not in tags:
             registry.set_model_tag(SIGNED_FROM_TAG, str(written[0]["seq"]))
     return written[-1]
 
@@ -331,12 +333,12 @@ def decisions_missing(found: list[dict[str, Any]], versions: list[registry.Model
     return missing
 
 
-def cross_check(path: Path) -> list[str]:
-    """What the registry shows that the log does not account for, one line each (empty: nothing)."""
+def cross_check(path: Path, tags: dict[str, str]) -> list[str]:
+    """What the registry (and the model's `tags`) shows that the log does not account for, one line each."""
     found = entries(path)
     name = str(registry.settings()["model_name"])
     findings = []
-    problem = anchor_problem(found, anchor(), path)
+    problem = anchor_problem(found, anchor(tags), path)
     if problem is not None:
         findings.append(problem)
     versions = registry.versions()
@@ -362,7 +364,7 @@ def cross_check(path: Path) -> list[str]:
         else:
             findings.append(f"version {found_version.version} is not in the audit log: registered by hand?")
     findings.extend(decisions_missing(found, versions))
-    pending = registry.model_tags(name).get(registry.PENDING_TAG)
+    pending = tags.get(registry.PENDING_TAG)
     if pending:
         intent = json.loads(pending)["record"]
         findings.append(
@@ -391,9 +393,10 @@ def verify(path: Path | None = None) -> dict[str, Any]:
     when the chain verifies and the cross-check with the registry finds nothing.
     """
     path = path or AUDIT_FILE
-    signed_from = registry.model_tags().get(SIGNED_FROM_TAG)
+    tags = registry.model_tags()
+    signed_from = tags.get(SIGNED_FROM_TAG)
     result = verify_chain(path, int(signed_from) if signed_from else None)
-    result["findings"] = cross_check(path) if result["intact"] else []
+    result["findings"] = cross_check(path, tags) if result["intact"] else []
     if result["findings"]:
         result["intact"] = False
         result["reason"] = result["findings"][0]
