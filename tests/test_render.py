@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import itertools
+import json
 import re
 import subprocess
 import sys
@@ -196,3 +197,30 @@ def test_pyproject_names_no_stack_it_did_not_choose(render: Render, answers: dic
     others = [c for q, spec in MANIFEST.stack.items() for c in spec["choices"] if c != answers[q]]
     named = {c: STACK_WORDS[c].findall(text) for c in others if STACK_WORDS[c].search(text)}
     assert named == {}, "pyproject.toml names a stack choice this project did not make"
+
+
+# Issue #15: the project carries the manifest as data (.mlops-ladder/manifest.json), rendered by
+# extensions/ladder.py from components.yml; `make maturity` reads it.
+MANIFEST_JSON = ".mlops-ladder/manifest.json"
+
+
+@pytest.mark.parametrize("answers", [combination(a) for a in COMBINATIONS])
+def test_manifest_json_is_the_manifest_for_the_answers(render: Render, answers: dict[str, Any]) -> None:
+    carried = json.loads((render(answers) / MANIFEST_JSON).read_text(encoding="utf-8"))
+    full = full_answers(answers)
+    assert carried["files"] == MANIFEST.files(full), "the files' owners are not the manifest's"
+    assert carried["levels"] == MANIFEST.levels
+    assert carried["highest_level"] == MANIFEST.highest_level
+    by_name = {c.name: c for c in MANIFEST.components}
+    for entry in carried["components"]:
+        component = by_name[entry["name"]]
+        assert entry["present"] is component.enabled(full), entry["name"]
+        assert (entry["level"], entry["title"], entry["purpose"]) == (
+            component.level,
+            component.title,
+            component.purpose,
+        )
+        files = {file["path"]: file["owner"] for file in entry["files"]}
+        assert files == dict(component.paths(full["package_name"])), entry["name"]
+    present = {f["path"]: f["owner"] for c in carried["components"] if c["present"] for f in c["files"]}
+    assert present == carried["files"]

@@ -77,7 +77,8 @@ def _edit_then_step_up(project: Path, level: int, record_property: RecordPropert
     seconds = step_up(project, level)
     record_property("update_seconds", round(seconds, 2))
     assert_stepped_up(project, work, level)
-    assert_maturity_report(maturity_report(project), level)
+    files = MANIFEST.files(full_answers(recorded(project)))
+    assert_maturity_report(maturity_report(project), level, files=files)
 
 
 def _pair_id(pair: tuple[int, int]) -> str:

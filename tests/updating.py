@@ -196,11 +196,33 @@ def maturity_report(project: Path, script: str = ".mlops-ladder/maturity.py") ->
     return subprocess.run(["python3", script], cwd=project, capture_output=True, text=True, check=True).stdout
 
 
-def assert_maturity_report(report: str, level: int, manifest: Manifest = MANIFEST) -> None:
-    """`make maturity` names the level and, while a higher one is built, the exact command to step up."""
+# The headings under which `make maturity` lists the project's files, by owner (components.yml).
+OWNER_HEADINGS = {"user": "yours (", "shared": "yours on one side", "template": "the template's ("}
+
+
+def maturity_owners(report: str) -> dict[str, str]:
+    """{path: owner} as `make maturity` lists the project's files."""
+    owners: dict[str, str] = {}
+    owner = None
+    for line in report.splitlines():
+        heading = [found for found, start in OWNER_HEADINGS.items() if line.startswith(start)]
+        if heading or not line.startswith("  "):
+            owner = heading[0] if heading else None
+        elif owner:
+            owners[line.strip()] = owner
+    return owners
+
+
+def assert_maturity_report(
+    report: str, level: int, manifest: Manifest = MANIFEST, files: Mapping[str, str] | None = None
+) -> None:
+    """`make maturity` names the level and, while a higher one is built, the exact command to step up; it
+    lists `files` ({path: owner}, when given) under their owners."""
     assert f"maturity level {level} ({manifest.level_name(level)})" in report, report
     command = f"copier update --trust --defaults -d maturity_level={level + 1}"
     assert (command in report) is (level < manifest.highest_level), report
+    if files is not None:
+        assert maturity_owners(report) == dict(files), report
 
 
 def project_env() -> dict[str, str]:
