@@ -48,6 +48,7 @@ class Component:
     purpose: str
     when: Mapping[str, list[str]] = field(default_factory=dict)
     files: Mapping[str, list[str]] = field(default_factory=dict)
+    commands: Mapping[str, str] = field(default_factory=dict)
     planned: bool = False
 
     def applies_to(self, answers: Mapping[str, Any]) -> bool:
@@ -91,6 +92,15 @@ class Manifest:
             for component in self.components
             if component.enabled(answers) is enabled
             for path, owner in component.paths(package)
+        }
+
+    def commands(self, answers: Mapping[str, Any]) -> dict[str, str]:
+        """{command: module below the package} of the project's command line, for the components it has."""
+        return {
+            command: module
+            for component in self.components
+            if component.enabled(answers)
+            for command, module in component.commands.items()
         }
 
     def excluded_paths(self, answers: Mapping[str, Any]) -> list[str]:
@@ -299,6 +309,11 @@ class LadderExtension(Extension):
             files = manifest.files(_answers(context))
             return sorted(path for path, found in files.items() if owner in (None, found))
 
+        @pass_context
+        def ladder_commands(context: Context) -> list[tuple[str, str]]:
+            """(command, module) of the project's command line, sorted by command."""
+            return sorted(manifest.commands(_answers(context)).items())
+
         def recorded(context: Context) -> dict[str, Any]:
             conf = context.get("_copier_conf") or {}
             return recorded_answers(conf.get("dst_path", "."))
@@ -334,6 +349,7 @@ class LadderExtension(Extension):
 
         environment.globals.update(
             ladder_exclude=ladder_exclude,
+            ladder_commands=ladder_commands,
             ladder_manifest_json=ladder_manifest_json,
             ladder_files=ladder_files,
             ladder_level_refusal=ladder_level_refusal,

@@ -1,3 +1,4 @@
+# Kept by the template: `copier update` rewrites this file.
 """`make maturity`: this project's level, what it contains, what the next level adds, how to step up, and who
 owns which file.
 

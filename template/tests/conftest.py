@@ -1,3 +1,4 @@
+# Kept by the template: `copier update` rewrites this file.
 """Test set-up kept by the template: every run a test makes writes below a temporary ARTIFACTS_DIR."""
 
 from __future__ import annotations

@@ -10,10 +10,10 @@ from typing import Any
 
 import pandas as pd
 
-from . import lifecycle
-from .config import load_config
 from .data import ID, TARGET, split
 from .model import build_model, evaluate
+from .ops import lifecycle
+from .ops.config import load_config
 
 
 def train(data: pd.DataFrame, config: dict[str, Any]) -> lifecycle.TrainingResult:

@@ -1,0 +1,414 @@
+# Kept by the template: `copier update` rewrites this file.
+"""Continuous monitoring: `make monitor` checks the service's recent traffic against the champion.
+
+A check reads the prediction logs the service writes ($ARTIFACTS_DIR/predictions/*.jsonl) of the last
+`window.hours` (config/monitoring.toml) and measures, against the registry's `champion`:
+
+- data drift: each feature of the logged inputs against the champion's training data (its recorded data
+  version, restored from the data store), with drift.py's PSI and KS tests;
+- prediction drift: the probabilities the champion answered against its probabilities on the rows its
+  training held out;
+- performance, once labels arrive: the logged predictions joined on `id` with the labels file and scored.
+
+Each threshold crossed adds a reason and makes the check an alert. The result is appended to
+reports/monitoring/history.jsonl (one JSON line per check) and reports/monitoring/report.html shows the
+history as plots over time; drift.html beside it plots the latest drift. `main` sends an alert to the
+webhook of alerts.py; `--fail-on-alert` also makes it exit 2, for schedules that want a failed job. A
+scheduled job that reads the logs elsewhere sets MONITORING_PREDICTIONS_DIR (and MONITORING_LABELS).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import html
+import io
+import json
+import os
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from sklearn.metrics import roc_auc_score
+
+from ... import features
+from ...data import ID, TARGET, split
+from ...model import score
+from ..config import ARTIFACTS_DIR, REPORTS_DIR, load_config
+from ..data import data_pipeline, data_versions
+from ..lifecycle import model_inputs
+from ..tracking import registry
+from ..tracking.registry import CHAMPION
+from . import alerts, drift
+
+PREDICTIONS_DIR = ARTIFACTS_DIR / "predictions"
+# Where a scheduled job finds the service's logs and the labels, when not where the service writes them.
+PREDICTIONS_ENV, LABELS_ENV = "MONITORING_PREDICTIONS_DIR", "MONITORING_LABELS"
+OUT_DIR = REPORTS_DIR / "monitoring"
+HISTORY_NAME, REPORT_NAME = "history.jsonl", "report.html"
+EXIT_ALERT = 2
+MAX_TABLE_ROWS = 30
+STYLE = drift.STYLE + "tr.alert { background: #fde2e1; }\n"
+
+
+def settings() -> dict[str, Any]:
+    """config/monitoring.toml."""
+    return load_config("monitoring")
+
+
+def predictions_path() -> Path:
+    """Where the service's logs are read from: MONITORING_PREDICTIONS_DIR, else where the service writes."""
+    return Path(os.environ.get(PREDICTIONS_ENV) or PREDICTIONS_DIR)
+
+
+def labels_path() -> Path:
+    """The labels that have arrived: MONITORING_LABELS, else config/monitoring.toml performance.labels."""
+    return Path(os.environ.get(LABELS_ENV) or ARTIFACTS_DIR / str(settings()["performance"]["labels"]))
+
+
+def read_traffic(folder: Path, since: datetime) -> pd.DataFrame:
+    """The rows answered since `since`: the inputs of each with its prediction, probability and version.
+
+    A shadow's lines (`"shadow": true`: the challenger's predictions on the same rows, never returned) are
+    skipped, so each row is counted once, with the answer its caller got.
+    """
+    records: list[dict[str, Any]] = []
+    for path in sorted(folder.glob("*.jsonl")):
+        if path.stem < since.date().isoformat():  # files are named by their UTC date
+            continue
+        with path.open(encoding="utf-8") as lines:
+            for line in lines:
+                if not line.strip():
+                    continue
+                entry = json.loads(line)
+                # a shadow's predictions were never answered: the champion's traffic is what callers got
+                if entry.get("shadow") or datetime.fromisoformat(entry["timestamp"]) < since:
+                    continue
+                head = {
+                    "timestamp": entry["timestamp"],
+                    "request_id": entry["request_id"],
+                    "model_version": str(entry["model_version"]),
+                }
+                rows, answered = entry["request"]["rows"], entry["predictions"]
+                for row, prediction in zip(rows, answered, strict=True):
+                    records.append(
+                        {
+                            **row,
+                            **head,
+                            "prediction": prediction["prediction"],
+                            "probability": prediction["probability"],
+                        }
+                    )
+    return pd.DataFrame.from_records(records)
+
+
+def training_rows(data_version: str | None) -> tuple[pd.DataFrame, str, bool]:
+    """The champion's training data (validated and cleaned), its data version and whether it was restored.
+
+    When the version is not in this machine's data store (a fresh CI runner), the source as it is now is
+    the reference instead, and the result says so.
+    """
+    try:
+        if data_version is None:
+            raise data_versions.UnknownDataVersionError("the champion has no recorded data version")
+        extract, restored = data_versions.restore(data_version), True
+    except data_versions.UnknownDataVersionError:
+        extract, restored = data_pipeline.extract(), False
+        data_version = data_versions.version_of(data_versions.canonical_csv(extract))
+    return data_pipeline.transform(data_pipeline.validate(extract)), data_version, restored
+
+
+def data_drift(reference: pd.DataFrame, current: pd.DataFrame, config: dict[str, Any]) -> dict[str, Any]:
+    """drift.py's report of the traffic's declared features against the training data's."""
+    return drift.drift_report(
+        reference,
+        current,
+        psi_threshold=float(config["psi_threshold"]),
+        ks_pvalue=float(config["ks_pvalue"]),
+        bins=int(config.get("bins", 10)),
+    )
+
+
+def prediction_drift(reference: np.ndarray, current: np.ndarray, config: dict[str, Any]) -> dict[str, Any]:
+    """The answered probabilities against the champion's on its held-out rows (PSI and KS, as drift.py)."""
+    measures = drift.compare_feature(
+        pd.Series(reference, name="probability"),
+        pd.Series(current, name="probability"),
+        psi_threshold=float(config["psi_threshold"]),
+        per_test=float(config["ks_pvalue"]) / 2,
+        bins=int(config.get("bins", 10)),
+    )
+    return {
+        **measures,
+        "reference_rows": len(reference),
+        "current_rows": len(current),
+        "reference_positive_rate": round(float((reference > 0.5).mean()), 6),
+        "current_positive_rate": round(float((current > 0.5).mean()), 6),
+    }
+
+
+def performance(traffic: pd.DataFrame, labels: pd.DataFrame, config: dict[str, Any]) -> dict[str, Any] | None:
+    """Scores of the logged predictions whose labels have arrived; None when none has."""
+    if traffic.empty or ID not in traffic.columns:
+        return None
+    keyed = traffic.dropna(subset=[ID])
+    keyed = keyed.astype({ID: labels[ID].dtype}) if len(keyed) else keyed
+    labels = labels[[ID, TARGET]].drop_duplicates(subset=[ID], keep="last")
+    labelled = keyed.merge(labels, on=ID, how="inner")
+    if labelled.empty:
+        return None
+    metric, minimum = str(config["metric"]), float(config["min_value"])
+    enough = len(labelled) >= int(config["min_labelled"])
+    metrics: dict[str, float | None] = dict(score(labelled[TARGET], labelled["prediction"]))
+    both = labelled[TARGET].nunique() == 2
+    metrics["roc_auc"] = float(roc_auc_score(labelled[TARGET], labelled["probability"])) if both else None
+    if metric not in metrics:
+        raise ValueError(
+            f"config/monitoring.toml: performance.metric {metric!r} is not one of {sorted(metrics)}"
+        )
+    value = metrics[metric]
+    return {
+        "labelled": len(labelled),
+        "metric": metric,
+        "value": value,
+        "min_value": minimum,
+        "min_labelled": int(config["min_labelled"]),
+        "judged": enough,
+        "breach": bool(enough and value is not None and value < minimum),
+        "metrics": metrics,
+        "by_model_version": {
+            str(version): {**score(rows[TARGET], rows["prediction"]), "labelled": len(rows)}
+            for version, rows in labelled.groupby("model_version")
+        },
+    }
+
+
+def check(
+    predictions_dir: Path = PREDICTIONS_DIR,
+    labels_file: Path | None = None,
+    out_dir: Path = OUT_DIR,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """One monitoring check of the recent traffic; appended to the history and the report rewritten.
+
+    Returns `alert`, `reasons` (one per threshold crossed), `drift` (per feature), `drift_summary`,
+    `prediction_drift`, `performance` (None before labels arrive), `window`, `model`, `notes`, `checked_at`.
+    """
+    config = settings()
+    now = now or datetime.now(UTC)
+    hours = float(config["window"]["hours"])
+    traffic = read_traffic(predictions_dir, now - timedelta(hours=hours))
+    result: dict[str, Any] = {
+        "checked_at": now.isoformat(timespec="seconds"),
+        "alert": False,
+        "reasons": [],
+        "window": {"hours": hours, "rows": len(traffic), "requests": 0},
+        "thresholds": {
+            "max_share_drifted": float(config["data_drift"]["max_share_drifted"]),
+            "prediction_psi": float(config["prediction_drift"]["psi_threshold"]),
+            "min_performance": float(config["performance"]["min_value"]),
+        },
+        "model": None,
+        "drift": {},
+        "drift_summary": None,
+        "prediction_drift": {},
+        "performance": None,
+        "notes": [],
+    }
+    reasons, notes = result["reasons"], result["notes"]
+    if len(traffic):
+        result["window"]["requests"] = int(traffic["request_id"].nunique())
+    champion = registry.find(CHAMPION)
+    if champion is None:
+        notes.append("no champion in the registry: run `make pipeline && make promote`")
+        return record(result, out_dir)
+    rows, data_version, restored = training_rows(champion.tags.get("data_version"))
+    result["model"] = {
+        "name": champion.name,
+        "version": champion.version,
+        "data_version": data_version,
+        "reference": "restored training data" if restored else "the source as it is now (version not stored)",
+    }
+    min_rows = int(config["window"]["min_rows"])
+    if len(traffic) < min_rows:
+        notes.append(
+            f"{len(traffic)} rows logged in the last {hours:g} h, fewer than {min_rows}: no drift verdict"
+        )
+    else:
+        inputs = rows.drop(columns=[TARGET])
+        reference = features.compute(inputs)
+        current = features.compute(traffic[[c for c in inputs.columns if c in traffic.columns]])
+        report = data_drift(reference, current, config["data_drift"])
+        result["drift"], result["drift_summary"] = report["features"], report["summary"]
+        drift.write_report(report, reference, current, out_dir)
+        share, limit = report["summary"]["share_drifted"], float(config["data_drift"]["max_share_drifted"])
+        if share > limit:
+            names = ", ".join(report["summary"]["drifted_features"][:5])
+            reasons.append(f"data drift: {share:.0%} of features drifted (limit {limit:.0%}): {names}")
+        answered = traffic.loc[traffic["model_version"] == str(champion.version), "probability"]
+        if len(answered) >= min_rows:
+            model = registry.load_version(champion.version)
+            train_config = load_config("train")
+            _, held_out = split(rows, float(train_config["data"]["test_size"]), int(train_config["seed"]))
+            expected = model.predict_proba(model_inputs(held_out.drop(columns=[TARGET]), model))[:, -1]
+            moved = prediction_drift(expected, answered.to_numpy(dtype=float), config["prediction_drift"])
+            result["prediction_drift"] = moved
+            if moved["drifted"]:
+                reasons.append(
+                    f"prediction drift: mean probability {moved['reference_mean']:.3f} -> "
+                    f"{moved['current_mean']:.3f} (PSI {moved['psi']:.3f}, "
+                    f"KS p-value {moved['ks_pvalue']:.1e})"
+                )
+        else:
+            notes.append(f"{len(answered)} rows answered by the champion: no prediction drift verdict")
+    labels = labels_file or labels_path()
+    if labels.is_file():
+        result["performance"] = performance(traffic, pd.read_csv(labels), config["performance"])
+    found = result["performance"]
+    if found is None:
+        notes.append(f"no logged prediction has a label yet ({labels})")
+    elif found["breach"]:
+        reasons.append(
+            f"performance: {found['metric']} {found['value']:.4f} below {found['min_value']} "
+            f"on {found['labelled']} labelled rows"
+        )
+    result["alert"] = bool(reasons)
+    return record(result, out_dir)
+
+
+def record(result: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    """Append the result to out_dir/history.jsonl and rewrite out_dir/report.html from the whole history."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with (out_dir / HISTORY_NAME).open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(result) + "\n")
+    (out_dir / REPORT_NAME).write_text(render_html(read_history(out_dir)), encoding="utf-8")
+    return result
+
+
+def read_history(out_dir: Path = OUT_DIR) -> list[dict[str, Any]]:
+    """Every check recorded in out_dir/history.jsonl, oldest first."""
+    path = out_dir / HISTORY_NAME
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def series(history: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per check: its time and the measures the report plots (NaN where a check had no verdict)."""
+
+    def get(entry: dict[str, Any], *keys: str) -> float:
+        value: Any = entry
+        for key in keys:
+            value = value.get(key) if isinstance(value, dict) else None
+        return float("nan") if value is None else float(value)
+
+    return pd.DataFrame(
+        {
+            "time": [datetime.fromisoformat(entry["checked_at"]) for entry in history],
+            "rows": [get(entry, "window", "rows") for entry in history],
+            "share_drifted": [get(entry, "drift_summary", "share_drifted") for entry in history],
+            "prediction_psi": [get(entry, "prediction_drift", "psi") for entry in history],
+            "performance": [get(entry, "performance", "value") for entry in history],
+            "alert": [bool(entry["alert"]) for entry in history],
+        }
+    )
+
+
+def plot_png(frame: pd.DataFrame, thresholds: dict[str, float]) -> str:
+    """The measures over time, one panel each, alerts in red, the latest thresholds dashed; a base64 PNG."""
+    figure = Figure(figsize=(8, 7.5), dpi=80)
+    figure.subplots_adjust(left=0.1, right=0.97, bottom=0.08, top=0.95, hspace=0.45)
+    panels = figure.subplots(4, 1, sharex=True)
+    titles = {
+        "share_drifted": "share of features drifted",
+        "prediction_psi": "prediction drift (PSI of probabilities)",
+        "performance": "performance on labelled predictions",
+        "rows": "rows in the window",
+    }
+    named = {
+        "share_drifted": "max_share_drifted",
+        "prediction_psi": "prediction_psi",
+        "performance": "min_performance",
+    }
+    limits = {column: float(thresholds[key]) for column, key in named.items() if key in thresholds}
+    for axes, (column, title) in zip(panels, titles.items(), strict=True):
+        axes.plot(frame["time"], frame[column], marker="o", markersize=3, color="tab:blue")
+        alerts_at = frame[frame["alert"]]
+        axes.scatter(alerts_at["time"], alerts_at[column], color="tab:red", zorder=3, s=18)
+        if column in limits:
+            axes.axhline(limits[column], color="tab:red", linestyle="--", linewidth=1)
+        axes.set_title(title, fontsize=9)
+        axes.tick_params(labelsize=7)
+    figure.autofmt_xdate()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def render_html(history: list[dict[str, Any]]) -> str:
+    """The monitoring report: the latest verdict, the measures over time and a table of recent checks."""
+    latest = history[-1]
+    verdict = "ALERT: " + "; ".join(latest["reasons"]) if latest["alert"] else "no threshold crossed"
+    frame = series(history)
+    rows = "\n".join(
+        "<tr{cls}><td>{time}</td><td>{rows:.0f}</td><td>{share}</td><td>{psi}</td><td>{perf}</td><td>{why}</td></tr>".format(
+            cls=' class="alert"' if entry["alert"] else "",
+            time=html.escape(entry["checked_at"]),
+            rows=point["rows"],
+            share="-" if np.isnan(point["share_drifted"]) else f"{point['share_drifted']:.2f}",
+            psi="-" if np.isnan(point["prediction_psi"]) else f"{point['prediction_psi']:.3f}",
+            perf="-" if np.isnan(point["performance"]) else f"{point['performance']:.4f}",
+            why=html.escape("; ".join(entry["reasons"] or entry["notes"]) or "-"),
+        )
+        for entry, (_, point) in list(zip(history, frame.iterrows(), strict=True))[::-1][:MAX_TABLE_ROWS]
+    )
+    drifted = (latest.get("drift_summary") or {}).get("drifted_features", [])
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Monitoring</title>
+<style>{STYLE}</style></head><body>
+<h1>Monitoring: {html.escape(verdict)}</h1>
+<p>Latest check {html.escape(latest["checked_at"])}: {latest["window"]["rows"]} rows of the last
+{latest["window"]["hours"]:g} hours; drifted features: {html.escape(", ".join(drifted) or "none")}
+(<a href="drift.html">latest drift report</a>). {len(history)} checks recorded in {HISTORY_NAME}.</p>
+<img alt="measures over time" src="data:image/png;base64,{plot_png(frame, latest.get("thresholds", {}))}">
+<h2>Recent checks</h2>
+<table><tr><th>checked at</th><th>rows</th><th>share drifted</th><th>prediction PSI</th>
+<th>performance</th><th>reasons or notes</th></tr>
+{rows}
+</table>
+</body></html>
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Check the service's recent traffic against the champion.")
+    parser.add_argument(
+        "--predictions",
+        type=Path,
+        default=predictions_path(),
+        help=f"the service's log folder (or {PREDICTIONS_ENV})",
+    )
+    parser.add_argument(
+        "--labels", type=Path, default=None, help=f"CSV of id and target (or {LABELS_ENV}, else the config's)"
+    )
+    parser.add_argument("--fail-on-alert", action="store_true", help=f"exit {EXIT_ALERT} on an alert")
+    args = parser.parse_args(argv)
+    result = check(args.predictions, args.labels)
+    for note in result["notes"]:
+        print(f"note: {note}")
+    print(f"history: {OUT_DIR / HISTORY_NAME}; report: {OUT_DIR / REPORT_NAME}")
+    if not result["alert"]:
+        print(f"no threshold crossed ({result['window']['rows']} rows checked)")
+        return 0
+    for reason in result["reasons"]:
+        print(f"ALERT {reason}", file=sys.stderr)
+    print(alerts.notify(result)["message"])
+    return EXIT_ALERT if args.fail_on_alert else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
