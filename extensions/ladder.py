@@ -118,7 +118,8 @@ class Manifest:
         return sorted([f"/{path}" for path in left_out] + [f"/{folder}" for folder in empty])
 
     def for_project(self, answers: Mapping[str, Any]) -> dict[str, Any]:
-        """The manifest as a generated project carries it: every component, and whether it is present."""
+        """The manifest as a generated project carries it (.mlops-ladder/manifest.json): every component,
+        whether it is present, and each file with its owner; `files`: {path: owner} of the present ones."""
         package = str(answers.get("package_name", DEFAULTS["package_name"]))
         return {
             "levels": self.levels,
@@ -132,10 +133,11 @@ class Manifest:
                     "present": c.enabled(answers),
                     "applies": c.applies_to(answers),
                     "planned": c.planned,
-                    "files": [path for path, _ in c.paths(package)],
+                    "files": [{"path": path, "owner": owner} for path, owner in c.paths(package)],
                 }
                 for c in self.components
             ],
+            "files": self.files(answers),
         }
 
 
@@ -302,6 +304,12 @@ class LadderExtension(Extension):
             return json.dumps(manifest.for_project(_answers(context)), indent=2)
 
         @pass_context
+        def ladder_files(context: Context, owner: str | None = None) -> list[str]:
+            """The project's files (of one owner: template, user or shared), sorted."""
+            files = manifest.files(_answers(context))
+            return sorted(path for path, found in files.items() if owner in (None, found))
+
+        @pass_context
         def ladder_commands(context: Context) -> list[tuple[str, str]]:
             """(command, module) of the project's command line, sorted by command."""
             return sorted(manifest.commands(_answers(context)).items())
@@ -343,6 +351,7 @@ class LadderExtension(Extension):
             ladder_exclude=ladder_exclude,
             ladder_commands=ladder_commands,
             ladder_manifest_json=ladder_manifest_json,
+            ladder_files=ladder_files,
             ladder_level_refusal=ladder_level_refusal,
             ladder_update_banner=ladder_update_banner,
             ladder_highest_level=manifest.highest_level,

@@ -17,7 +17,12 @@ from ladder import OWNERS, load_manifest  # noqa: E402
 
 PAGE = ROOT / "docs" / "level-up.md"
 START, END = "<!-- ownership:start -->", "<!-- ownership:end -->"
-OWNER_WORDS = {"template": "template", "user": "you", "shared": "you above the marker line, template below"}
+OWNER_WORDS = {"template": "template", "user": "you"}
+# A shared file's marker line splits it: the team's part is above it in one file, below it in another.
+SHARED_WORDS = {
+    "README.md": "you above the marker line, template below",
+    "pyproject.toml": "template above the marker line, you below (the `team` dependency group)",
+}
 
 
 def render() -> str:
@@ -34,7 +39,8 @@ def render() -> str:
             for path in component.files.get(owner, []):
                 file = path.format(package="<package>")
                 rows.append(
-                    f"| `{file}` | {OWNER_WORDS[owner]} | {component.title} | {component.level} | "
+                    f"| `{file}` | {SHARED_WORDS[path] if owner == 'shared' else OWNER_WORDS[owner]} | "
+                    f"{component.title} | {component.level} | "
                     f"{stack or 'every'} |"
                 )
     return "\n".join(rows)

@@ -10,7 +10,7 @@ must find the service's throughput at least that of `mlflow models serve` of the
 noisy on a shared CI machine to assert; the report keeps it). At level 4, `make retrain`, `make audit`,
 `make model-card`, `make explain` and `make compliance` run, and (self-hosted) the scenario of
 continuous.py. The runs leave nothing for git to track but the lock file `make install` writes.
-`make maturity` names the level and the command that steps up.
+`make maturity` names the level and the command that steps up, and lists each file under its owner.
 
 Many combinations render the same project apart from the files that record their answers (below level 2
 the platform changes nothing; at level 0 neither does the rest of the stack) or that only the CI reads (the
@@ -50,9 +50,10 @@ from conftest import (
     git,
 )
 from continuous import run_scenario, served
+from updating import maturity_owners
 
 # Files that only record the answers (the stack a level does not use yet included); no make target reads them.
-ANSWERS_ONLY = {".copier-answers.yml", ".mlops-ladder/maturity.py", "catalog-info.yaml"}
+ANSWERS_ONLY = {".copier-answers.yml", ".mlops-ladder/manifest.json", "catalog-info.yaml"}
 # The CI system's files, and the README that describes them, change what the CI runs, never what a make
 # target does: the CI choices are one project here (test_ci_files.py validates every CI file).
 CI_QUESTION = "ci"
@@ -338,6 +339,10 @@ def test_make_maturity_names_the_level_and_the_step_up(render: Render, answers: 
         check=True,
     )
     assert f"maturity level {level} ({MANIFEST.level_name(level)})" in result.stdout
+    # Every file under its owner (.mlops-ladder/manifest.json): the team's modules as yours, say.
+    owners = maturity_owners(result.stdout)
+    assert owners == MANIFEST.files(full_answers(answers)), result.stdout
+    assert owners[f"src/{full_answers(answers)['package_name']}/train.py"] == "user"
     following = level + 1
     command = f"copier update --trust --defaults -d maturity_level={following}"
     if following <= MANIFEST.highest_level:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import itertools
+import json
 import re
 import subprocess
 import sys
@@ -30,6 +31,7 @@ from conftest import (
     full_answers,
     project_files,
 )
+from updating import team_part
 
 COMBINATIONS = all_answers()
 STACKS = sorted({tuple((q, a[q]) for q in MANIFEST.stack) for a in COMBINATIONS})
@@ -39,8 +41,6 @@ RUFF = Path(sys.executable).with_name("ruff")
 # Jinja left in the output; `${{ ... }}` (GitHub Actions), `${#...}` (shell) and `{{$.outputs...}}` (the
 # placeholders of a compiled Kubeflow pipeline) are not Jinja.
 JINJA = re.compile(r"(?<!\$)\{(?:\{(?!\$\.)|[%#])")
-# The line of a shared file (README.md) above which the team owns the text.
-SHARED_MARKER = re.compile(r"^<!-- mlops-ladder: .*-->$", re.MULTILINE)
 
 
 def manifest_path(template_path: str) -> str:
@@ -115,11 +115,8 @@ def test_user_files_are_identical_at_every_level(render: Render, stack: dict[str
         project = render(answers)
         for path, owner in MANIFEST.files(full_answers(answers)).items():
             content = (project / path).read_bytes()
-            if owner == "shared":
-                text = content.decode("utf-8")
-                markers = SHARED_MARKER.findall(text)
-                assert len(markers) == 1, f"{path} at level {level} needs one marker line, has {markers}"
-                content = text.partition(markers[0])[0].encode("utf-8")
+            if owner == "shared":  # the team's part: above the README's marker line, below pyproject.toml's
+                content = team_part(f"{path} at level {level}", content.decode("utf-8")).encode("utf-8")
             if owner in ("user", "shared"):
                 versions.setdefault(path, {}).setdefault(content, []).append(level)
     differing = {path: list(found.values()) for path, found in versions.items() if len(found) > 1}
@@ -180,3 +177,50 @@ def test_the_trail_module_names_only_its_store(render: Render, answers: dict[str
         text = (project / path).read_text(encoding="utf-8")
         named = {name for name, words in TRAIL_STORES.items() if words.search(text)}
         assert named == {store}, f"{path} names {sorted(named)}"
+
+
+# Issue #15: pyproject.toml names the stack the project chose and no other, in its comments too.
+STACK_WORDS = {
+    "mlflow": re.compile(r"(?i)mlflow"),
+    "wandb": re.compile(r"(?i)wandb|w&b|weights & biases"),
+    "github": re.compile(r"(?i)github"),
+    "gitlab": re.compile(r"(?i)gitlab"),
+    "sagemaker": re.compile(r"(?i)sagemaker|amazon|\baws\b|boto|\bmoto\b"),
+    "vertex": re.compile(r"(?i)vertex|google|\bgcp\b|kfp|kubeflow"),
+    "self-hosted": re.compile(r"(?i)self-hosted"),
+}
+
+
+@pytest.mark.parametrize("answers", [combination(a) for a in COMBINATIONS])
+def test_pyproject_names_no_stack_it_did_not_choose(render: Render, answers: dict[str, Any]) -> None:
+    text = (render(answers) / "pyproject.toml").read_text(encoding="utf-8")
+    others = [c for q, spec in MANIFEST.stack.items() for c in spec["choices"] if c != answers[q]]
+    named = {c: STACK_WORDS[c].findall(text) for c in others if STACK_WORDS[c].search(text)}
+    assert named == {}, "pyproject.toml names a stack choice this project did not make"
+
+
+# Issue #15: the project carries the manifest as data (.mlops-ladder/manifest.json), rendered by
+# extensions/ladder.py from components.yml; `make maturity` reads it.
+MANIFEST_JSON = ".mlops-ladder/manifest.json"
+
+
+@pytest.mark.parametrize("answers", [combination(a) for a in COMBINATIONS])
+def test_manifest_json_is_the_manifest_for_the_answers(render: Render, answers: dict[str, Any]) -> None:
+    carried = json.loads((render(answers) / MANIFEST_JSON).read_text(encoding="utf-8"))
+    full = full_answers(answers)
+    assert carried["files"] == MANIFEST.files(full), "the files' owners are not the manifest's"
+    assert carried["levels"] == MANIFEST.levels
+    assert carried["highest_level"] == MANIFEST.highest_level
+    by_name = {c.name: c for c in MANIFEST.components}
+    for entry in carried["components"]:
+        component = by_name[entry["name"]]
+        assert entry["present"] is component.enabled(full), entry["name"]
+        assert (entry["level"], entry["title"], entry["purpose"]) == (
+            component.level,
+            component.title,
+            component.purpose,
+        )
+        files = {file["path"]: file["owner"] for file in entry["files"]}
+        assert files == dict(component.paths(full["package_name"])), entry["name"]
+    present = {f["path"]: f["owner"] for c in carried["components"] if c["present"] for f in c["files"]}
+    assert present == carried["files"]

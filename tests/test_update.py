@@ -7,10 +7,14 @@ platform; the list grows by itself as components.yml marks more levels built.
 from __future__ import annotations
 
 import difflib
+import re
+import shlex
 import subprocess
 import sys
+import tomllib
 from collections.abc import Callable
-from pathlib import Path
+from dataclasses import replace
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import copier
@@ -52,6 +56,7 @@ from updating import (
     recorded,
     release_v2,
     run,
+    shared_parts,
     snapshot,
     step_up,
 )
@@ -72,7 +77,8 @@ def _edit_then_step_up(project: Path, level: int, record_property: RecordPropert
     seconds = step_up(project, level)
     record_property("update_seconds", round(seconds, 2))
     assert_stepped_up(project, work, level)
-    assert_maturity_report(maturity_report(project), level)
+    files = MANIFEST.files(full_answers(recorded(project)))
+    assert_maturity_report(maturity_report(project), level, files=files)
 
 
 def _pair_id(pair: tuple[int, int]) -> str:
@@ -119,6 +125,71 @@ def test_step_up_with_the_documented_command(generate: Generate, git_project: Gi
     assert f"level 0 ({MANIFEST.level_name(0)}) -> 1 ({MANIFEST.level_name(1)})" in result.stderr
     assert_stepped_up(project, work, 1)
     assert_maturity_report(maturity_report(project), 1)
+
+
+# Issue #15: the team's dependencies, in the `team` group below pyproject.toml's marker line, survive every
+# step-up, and whatever installs the project installs them: `make install` (so the CI) and the images.
+
+TEAM_PACKAGE = "humanize"  # small, pure Python, no dependencies, in no level's dependency tree
+INTERMEDIATE = HIGHEST // 2
+
+
+def _team_group(project: Path) -> list[str]:
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+    return pyproject["dependency-groups"]["team"]
+
+
+def _sync_commands(project: Path) -> dict[str, list[str]]:
+    """Every `uv sync` of the project's Makefile (`make install`) and Dockerfiles, as {where: argv}."""
+    commands = {}
+    for path in ["Makefile", *(p for p in project_files(project) if PurePosixPath(p).name == "Dockerfile")]:
+        text = re.sub(r"\\\n\s*", " ", (project / path).read_text(encoding="utf-8"))
+        for number, line in enumerate(text.splitlines(), 1):
+            found = re.search(r"(?:\$\(UV\)|\buv) (sync\b[^&;|]*)", line)
+            if found and not line.lstrip().startswith("#"):
+                commands[f"{path}:{number}"] = ["uv", *shlex.split(found.group(1))]
+    return commands
+
+
+@pytest.mark.skipif(HIGHEST < 2, reason="needs an intermediate level")
+def test_team_dependencies_survive_step_ups(generate: Generate, git_project: GitProject) -> None:
+    """`uv add --group team` at level 0, then an intermediate level and the highest: no conflict, the group
+    and its lock entries kept, and every `uv sync` of the Makefile and the Dockerfiles installs it."""
+    project = git_project(generate({**DEFAULT_STACK, "maturity_level": 0}))
+    work = edit_like_a_team(project)  # one dependency added to the group by hand
+    added = run(project, "uv", "add", "--group", "team", TEAM_PACKAGE, "--no-sync")  # one the documented way
+    assert added.returncode == 0, added.stdout + added.stderr
+    assert [entry for entry in _team_group(project) if entry.startswith(TEAM_PACKAGE)], _team_group(project)
+    work = replace(work, shared_parts=shared_parts(project, work.answers))
+    commit_all(project, "team edits, the team's dependencies locked")
+    group = _team_group(project)
+
+    for level in (INTERMEDIATE, HIGHEST):
+        step_up(project, level)
+        assert_stepped_up(project, work, level, extra=frozenset({"uv.lock"}))
+        assert [path for path in project_files(project) if path.endswith((".rej", ".orig"))] == []
+        assert _team_group(project) == group
+        locked = run(project, "uv", "lock")  # what `make install` runs when pyproject.toml is newer
+        assert locked.returncode == 0, locked.stdout + locked.stderr
+        checked = run(project, "uv", "lock", "--check")
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        commit_all(project, f"level {level}")
+
+    lock = tomllib.loads((project / "uv.lock").read_text(encoding="utf-8"))
+    needs = {
+        package["name"]
+        for package in lock["package"]
+        for dependency in package.get("dependencies", [])
+        if dependency["name"] == TEAM_PACKAGE
+    }
+    assert needs == set(), f"{TEAM_PACKAGE} is a dependency of {needs}: the check below would prove nothing"
+    commands = _sync_commands(project)
+    assert any(where.startswith("Makefile") for where in commands), commands
+    assert any("Dockerfile" in where for where in commands), commands
+    for where, command in commands.items():
+        result = run(project, *command, "--dry-run")
+        assert result.returncode == 0, f"{where}: {' '.join(command)}\n{result.stderr}"
+        assert f" {TEAM_PACKAGE}==" in result.stderr, f"{where}: {' '.join(command)} leaves out the group"
 
 
 # Refused updates: nothing may change in the project.

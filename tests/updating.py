@@ -1,8 +1,9 @@
 """Helpers for the step-up tests: a team's edits, the update itself, and what must hold after it.
 
 A team edits its own files between generation and a step-up (training code, the README above the marker
-line, a config value); after `copier update` those bytes must still be there, the project must hold exactly
-the manifest's files for its new level, and the recorded stack must be the one the team chose.
+line, a config value, a dependency in its `team` group of pyproject.toml); after `copier update` those bytes
+must still be there, the project must hold exactly the manifest's files for its new level, and the recorded
+stack must be the one the team chose.
 """
 
 from __future__ import annotations
@@ -37,6 +38,13 @@ def describe(metrics: dict[str, float]) -> str:
     return ", ".join(f"{name}={value:.3f}" for name, value in sorted(metrics.items()))
 '''
 TEAM_NOTES = "## Team notes\n\nRetrain every month; the churn data team owns the labels.\n\n"
+PYPROJECT = "pyproject.toml"
+# A library the team's code needs, added by hand to its group (small, pure Python, in no level's tree).
+TEAM_DEPENDENCY = '    "tabulate>=0.9,<1",'
+# The marker line of a shared file (components.yml): the team owns the part above it (README.md), or the part
+# below it where the line says so (pyproject.toml: the `team` dependency group); the template the rest.
+SHARED_MARKER = re.compile(r"^(?:<!-- |# )mlops-ladder: .*$", re.MULTILINE)
+TEAM_BELOW = "below this line is yours"
 
 
 def _replace_first(path: Path, pattern: str, replace: Any) -> str:
@@ -51,19 +59,27 @@ def _replace_first(path: Path, pattern: str, replace: Any) -> str:
 
 @dataclass(frozen=True)
 class TeamWork:
-    """What the team wrote before a step-up: edited lines, and the bytes of every file the team owns."""
+    """What the team wrote before a step-up: edited lines, the bytes of every file the team owns and the
+    team's part of each shared file."""
 
     edited_lines: dict[str, list[str]]
     user_files: dict[str, bytes]
-    readme_top: str
+    shared_parts: dict[str, str]
     answers: dict[str, Any]
 
 
-def readme_top(project: Path) -> str:
-    """The README up to and including the marker line: the team's part."""
-    text = (project / README).read_text(encoding="utf-8")
-    index = text.index(README_MARKER)
-    return text[: index + len(README_MARKER)]
+def team_part(path: str, text: str) -> str:
+    """The team's part of a shared file, its marker line included."""
+    markers = SHARED_MARKER.findall(text)
+    assert len(markers) == 1, f"{path} needs one marker line, has {markers}"
+    before, marker, after = text.partition(markers[0])
+    return marker + after if TEAM_BELOW in marker else before + marker
+
+
+def shared_parts(project: Path, answers: Mapping[str, Any], manifest: Manifest = MANIFEST) -> dict[str, str]:
+    """{path: the team's part} of every shared file of the project."""
+    shared = [path for path, owner in manifest.files(full_answers(answers)).items() if owner == "shared"]
+    return {path: team_part(path, (project / path).read_text(encoding="utf-8")) for path in shared}
 
 
 def recorded(project: Path) -> dict[str, Any]:
@@ -71,8 +87,8 @@ def recorded(project: Path) -> dict[str, Any]:
 
 
 def edit_like_a_team(project: Path, manifest: Manifest = MANIFEST) -> TeamWork:
-    """Edit the training code (a new function, a changed print), the README above the marker and a config
-    value, as a team would between levels; return what must survive."""
+    """Edit the training code (a new function, a changed print), the README above the marker, a config
+    value and the team's dependency group, as a team would between levels; return what must survive."""
     answers = recorded(project)
     package = full_answers(answers)["package_name"]
     train = project / "src" / package / "train.py"
@@ -85,15 +101,21 @@ def edit_like_a_team(project: Path, manifest: Manifest = MANIFEST) -> TeamWork:
     readme = project / README
     text = readme.read_text(encoding="utf-8")
     readme.write_text(text.replace(README_MARKER, TEAM_NOTES + README_MARKER), encoding="utf-8")
+    _replace_first(  # `team = []` as generated, or `team = [` once the group has entries
+        project / PYPROJECT,
+        r"^team = \[\]?$",
+        lambda m: f"team = [\n{TEAM_DEPENDENCY}" + ("\n]" if m.group(0).endswith("]") else ""),
+    )
     user_owned = [path for path, owner in manifest.files(full_answers(answers)).items() if owner == "user"]
     return TeamWork(
         edited_lines={
             f"src/{package}/train.py": [printed, *TEAM_FUNCTION.strip().splitlines()],
             "config/train.toml": [setting],
             README: TEAM_NOTES.strip().splitlines(),
+            PYPROJECT: [TEAM_DEPENDENCY],
         },
         user_files={path: (project / path).read_bytes() for path in user_owned},
-        readme_top=readme_top(project),
+        shared_parts=shared_parts(project, answers, manifest),
         answers=answers,
     )
 
@@ -132,13 +154,16 @@ def unmerged(project: Path) -> list[str]:
 
 
 def assert_team_work_kept(project: Path, work: TeamWork, renamed: Mapping[str, str] | None = None) -> None:
-    """The team's files are byte-for-byte what it committed; its README part and edited lines are there."""
+    """The team's files are byte-for-byte what it committed, and so are its parts of the shared files (the
+    README above the marker line, the dependency group below pyproject.toml's); its edited lines are there."""
     renamed = renamed or {}
     for path, content in work.user_files.items():
         now = renamed.get(path, path)
         assert (project / now).is_file(), f"{now}: the team's file is gone"
         assert (project / now).read_bytes() == content, f"{now}: the team's file changed"
-    assert readme_top(project) == work.readme_top, "README.md above the marker line changed"
+    for path, part in work.shared_parts.items():
+        text = (project / path).read_text(encoding="utf-8")
+        assert team_part(path, text) == part, f"{path}: the team's part (see its marker line) changed"
     for path, lines in work.edited_lines.items():
         text = (project / path).read_text(encoding="utf-8").splitlines()
         for line in lines:
@@ -171,11 +196,33 @@ def maturity_report(project: Path, script: str = ".mlops-ladder/maturity.py") ->
     return subprocess.run(["python3", script], cwd=project, capture_output=True, text=True, check=True).stdout
 
 
-def assert_maturity_report(report: str, level: int, manifest: Manifest = MANIFEST) -> None:
-    """`make maturity` names the level and, while a higher one is built, the exact command to step up."""
+# The headings under which `make maturity` lists the project's files, by owner (components.yml).
+OWNER_HEADINGS = {"user": "yours (", "shared": "yours on one side", "template": "the template's ("}
+
+
+def maturity_owners(report: str) -> dict[str, str]:
+    """{path: owner} as `make maturity` lists the project's files."""
+    owners: dict[str, str] = {}
+    owner = None
+    for line in report.splitlines():
+        heading = [found for found, start in OWNER_HEADINGS.items() if line.startswith(start)]
+        if heading or not line.startswith("  "):
+            owner = heading[0] if heading else None
+        elif owner:
+            owners[line.strip()] = owner
+    return owners
+
+
+def assert_maturity_report(
+    report: str, level: int, manifest: Manifest = MANIFEST, files: Mapping[str, str] | None = None
+) -> None:
+    """`make maturity` names the level and, while a higher one is built, the exact command to step up; it
+    lists `files` ({path: owner}, when given) under their owners."""
     assert f"maturity level {level} ({manifest.level_name(level)})" in report, report
     command = f"copier update --trust --defaults -d maturity_level={level + 1}"
     assert (command in report) is (level < manifest.highest_level), report
+    if files is not None:
+        assert maturity_owners(report) == dict(files), report
 
 
 def project_env() -> dict[str, str]:
