@@ -49,6 +49,7 @@ from sklearn.pipeline import Pipeline
 
 from ...data import TARGET
 from ..config import REPORTS_DIR, load_config
+from ..errors import OpsError
 from ..deployment import promotion
 from ..lifecycle import model_inputs
 from ..tracking import registry
@@ -162,7 +163,7 @@ def importance(model: Any, rows: pd.DataFrame, config: dict[str, Any], seed: int
     """Each input feature's permutation importance (scikit-learn's) on labelled rows, most important first."""
     scoring, repeats = str(config["scoring"]), int(config["repeats"])
     if scoring not in SCORINGS:
-        raise SystemExit(
+        raise OpsError(
             f"config/explain.toml: report.scoring {scoring!r} is not one of {', '.join(SCORINGS)}"
         )
     inputs = model_inputs(rows.drop(columns=[TARGET]), model)

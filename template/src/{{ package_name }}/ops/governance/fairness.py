@@ -32,6 +32,7 @@ from fairlearn.metrics import (
 
 from ...data import TARGET
 from ..config import load_config
+from ..errors import OpsError
 from ..data import data_pipeline
 from ..lifecycle import model_inputs
 
@@ -50,7 +51,7 @@ def settings() -> dict[str, Any]:
     attribute = str(config.get("sensitive_attribute", ""))
     columns = [name for name in data_pipeline.catalog_entry()["schema"] if name != TARGET]
     if attribute and attribute not in columns:
-        raise SystemExit(
+        raise OpsError(
             f"{CONFIG_FILE}: sensitive_attribute {attribute!r} is not an input column of config/catalog.yml "
             f'({", ".join(columns)}); name one of them, or "" for none'
         )
@@ -58,7 +59,7 @@ def settings() -> dict[str, Any]:
     for key in LIMITS.values():
         value = config.get(key)
         if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
-            raise SystemExit(f"{CONFIG_FILE}: {key} must be a number of 0 or more, not {value!r}")
+            raise OpsError(f"{CONFIG_FILE}: {key} must be a number of 0 or more, not {value!r}")
         limits[key] = float(value)
     return {"sensitive_attribute": attribute, **limits}
 
@@ -102,7 +103,7 @@ def check(model: Any, rows: pd.DataFrame, config: dict[str, Any] | None = None) 
         return {"configured": False, "passed": True, "status": "not configured", "summary": NOT_CONFIGURED}
     groups = rows[attribute].astype(str)
     if groups.nunique() > MAX_GROUPS:
-        raise SystemExit(
+        raise OpsError(
             f"{CONFIG_FILE}: sensitive_attribute {attribute!r} has {groups.nunique()} distinct values in the "
             f"held-out rows (at most {MAX_GROUPS}): name a column of groups, such as a band of values"
         )

@@ -24,6 +24,7 @@ from typing import Any
 from ...data import TARGET
 from ...model import evaluate
 from ..config import REPORTS_DIR, load_config
+from ..errors import OpsError
 from ..deployment import promotion
 from ..lifecycle import model_inputs
 from ..tracking import registry
@@ -244,7 +245,7 @@ def version_or_champion(number: str | None) -> registry.ModelVersion:
         return registry.get(number)
     champion = registry.find(promotion.CHAMPION)
     if champion is None:
-        raise SystemExit("no version is champion yet: run `make promote`, or pass --version N")
+        raise OpsError("no version is champion yet: run `make promote`, or pass --version N")
     return champion
 
 
