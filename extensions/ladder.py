@@ -38,6 +38,13 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+class UnknownComponent(KeyError):
+    """A component name that components.yml does not have (a typo in a template's `ladder_has`)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 @dataclass(frozen=True)
 class Component:
     """One entry of components.yml."""
@@ -79,6 +86,14 @@ class Manifest:
         """The highest level whose components are all built."""
         planned = [c.level for c in self.components if c.planned]
         return min(planned) - 1 if planned else max(level["level"] for level in self.levels)
+
+    def component(self, name: str) -> Component:
+        """The component called `name`; an unknown name is an error that lists the known ones."""
+        for component in self.components:
+            if component.name == name:
+                return component
+        known = ", ".join(c.name for c in self.components)
+        raise UnknownComponent(f"components.yml has no component {name!r}; it has: {known}")
 
     def level_name(self, level: int) -> str:
         return str(self.levels[level]["name"])
@@ -288,6 +303,12 @@ class LadderExtension(Extension):
             return "\n".join(manifest.excluded_paths(_answers(context)))
 
         @pass_context
+        def ladder_has(context: Context, name: str) -> bool:
+            """Whether the project being rendered contains the component `name` of components.yml (its level
+            reached and its stack chosen); an unknown name fails the render, so a typo cannot hide a block."""
+            return manifest.component(name).enabled(_answers(context))
+
+        @pass_context
         def ladder_manifest_json(context: Context) -> str:
             return json.dumps(manifest.for_project(_answers(context)), indent=2)
 
@@ -326,6 +347,7 @@ class LadderExtension(Extension):
 
         environment.globals.update(
             ladder_exclude=ladder_exclude,
+            ladder_has=ladder_has,
             ladder_manifest_json=ladder_manifest_json,
             ladder_level_refusal=ladder_level_refusal,
             ladder_update_banner=ladder_update_banner,
