@@ -123,7 +123,8 @@ class Manifest:
         return sorted([f"/{path}" for path in left_out] + [f"/{folder}" for folder in empty])
 
     def for_project(self, answers: Mapping[str, Any]) -> dict[str, Any]:
-        """The manifest as a generated project carries it: every component, and whether it is present."""
+        """The manifest as a generated project carries it: every component of its stack (those of other
+        trackers, CI systems and platforms left out), and whether it is present."""
         package = str(answers.get("package_name", DEFAULTS["package_name"]))
         return {
             "levels": self.levels,
@@ -140,6 +141,7 @@ class Manifest:
                     "files": [path for path, _ in c.paths(package)],
                 }
                 for c in self.components
+                if c.applies_to(answers)
             ],
         }
 
