@@ -38,6 +38,13 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+class UnknownComponent(KeyError):
+    """A component name that components.yml does not have (a typo in a template's `ladder_has`)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 @dataclass(frozen=True)
 class Component:
     """One entry of components.yml."""
@@ -81,6 +88,14 @@ class Manifest:
         planned = [c.level for c in self.components if c.planned]
         return min(planned) - 1 if planned else max(level["level"] for level in self.levels)
 
+    def component(self, name: str) -> Component:
+        """The component called `name`; an unknown name is an error that lists the known ones."""
+        for component in self.components:
+            if component.name == name:
+                return component
+        known = ", ".join(c.name for c in self.components)
+        raise UnknownComponent(f"components.yml has no component {name!r}; it has: {known}")
+
     def level_name(self, level: int) -> str:
         return str(self.levels[level]["name"])
 
@@ -118,8 +133,9 @@ class Manifest:
         return sorted([f"/{path}" for path in left_out] + [f"/{folder}" for folder in empty])
 
     def for_project(self, answers: Mapping[str, Any]) -> dict[str, Any]:
-        """The manifest as a generated project carries it (.mlops-ladder/manifest.json): every component,
-        whether it is present, and each file with its owner; `files`: {path: owner} of the present ones."""
+        """The manifest as a generated project carries it (.mlops-ladder/manifest.json): every component of
+        its stack (those of other trackers, CI systems and platforms left out), whether it is present, and
+        each file with its owner; `files`: {path: owner} of the present ones."""
         package = str(answers.get("package_name", DEFAULTS["package_name"]))
         return {
             "levels": self.levels,
@@ -136,6 +152,7 @@ class Manifest:
                     "files": [{"path": path, "owner": owner} for path, owner in c.paths(package)],
                 }
                 for c in self.components
+                if c.applies_to(answers)
             ],
             "files": self.files(answers),
         }
@@ -300,6 +317,12 @@ class LadderExtension(Extension):
             return "\n".join(manifest.excluded_paths(_answers(context)))
 
         @pass_context
+        def ladder_has(context: Context, name: str) -> bool:
+            """Whether the project being rendered contains the component `name` of components.yml (its level
+            reached and its stack chosen); an unknown name fails the render, so a typo cannot hide a block."""
+            return manifest.component(name).enabled(_answers(context))
+
+        @pass_context
         def ladder_manifest_json(context: Context) -> str:
             return json.dumps(manifest.for_project(_answers(context)), indent=2)
 
@@ -350,6 +373,7 @@ class LadderExtension(Extension):
         environment.globals.update(
             ladder_exclude=ladder_exclude,
             ladder_commands=ladder_commands,
+            ladder_has=ladder_has,
             ladder_manifest_json=ladder_manifest_json,
             ladder_files=ladder_files,
             ladder_level_refusal=ladder_level_refusal,
