@@ -49,8 +49,8 @@ from sklearn.pipeline import Pipeline
 
 from ...data import TARGET
 from ..config import REPORTS_DIR, load_config
-from ..errors import OpsError
 from ..deployment import promotion
+from ..errors import OpsError
 from ..lifecycle import model_inputs
 from ..tracking import registry
 from . import model_card
@@ -163,9 +163,7 @@ def importance(model: Any, rows: pd.DataFrame, config: dict[str, Any], seed: int
     """Each input feature's permutation importance (scikit-learn's) on labelled rows, most important first."""
     scoring, repeats = str(config["scoring"]), int(config["repeats"])
     if scoring not in SCORINGS:
-        raise OpsError(
-            f"config/explain.toml: report.scoring {scoring!r} is not one of {', '.join(SCORINGS)}"
-        )
+        raise OpsError(f"config/explain.toml: report.scoring {scoring!r} is not one of {', '.join(SCORINGS)}")
     inputs = model_inputs(rows.drop(columns=[TARGET]), model)
     found = permutation_importance(
         model, inputs, rows[TARGET], scoring=scoring, n_repeats=repeats, random_state=seed

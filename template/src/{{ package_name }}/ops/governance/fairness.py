@@ -32,8 +32,8 @@ from fairlearn.metrics import (
 
 from ...data import TARGET
 from ..config import load_config
-from ..errors import OpsError
 from ..data import data_pipeline
+from ..errors import OpsError
 from ..lifecycle import model_inputs
 
 CONFIG_FILE = "config/fairness.toml"

@@ -24,8 +24,8 @@ from typing import Any
 from ...data import TARGET
 from ...model import evaluate
 from ..config import REPORTS_DIR, load_config
-from ..errors import OpsError
 from ..deployment import promotion
+from ..errors import OpsError
 from ..lifecycle import model_inputs
 from ..tracking import registry
 from . import audit, explain
