@@ -22,7 +22,6 @@ unconfigured fairness check, a monitoring alert, no report yet), so an empty lis
 from __future__ import annotations
 
 import argparse
-import html
 import json
 import sys
 from datetime import UTC, datetime
@@ -31,14 +30,11 @@ from typing import Any
 
 from ..config import REPORTS_DIR
 from ..monitoring import continuous as monitoring
+from ..reports import html
 from ..tracking import registry
 from . import audit, explain, model_card
 
 COMPLIANCE_DIR = REPORTS_DIR / "compliance"
-STYLE = """
-body { font-family: sans-serif; margin: 2em; max-width: 70em; }
-td, th { padding: 0.2em 0.8em; text-align: left; vertical-align: top; }
-"""
 
 
 def report_path(name: str, number: str, suffix: str = ".json") -> Path:
@@ -126,70 +122,62 @@ def where(chain: dict[str, Any]) -> str:
     return "" if chain["first_broken"] is None else f" at line {chain['first_broken']}"
 
 
-def cell(value: Any) -> str:
-    return html.escape(value if isinstance(value, str) else json.dumps(value, sort_keys=True))
-
-
-def rows_of(pairs: dict[str, Any]) -> str:
-    return "".join(
-        f"<tr><th>{html.escape(key)}</th><td>{cell(value)}</td></tr>" for key, value in pairs.items()
-    )
-
-
 def render_html(report: dict[str, Any]) -> str:
     card, chain, fair = report["model_card"], report["audit"]["chain"], report["fairness"]
-    title = f"Compliance report: {html.escape(report['model_name'])} version {report['version']}"
     findings = (
         "".join(f"<li>{html.escape(line)}</li>" for line in report["status"]) or "<li>nothing open</li>"
     )
-    entries = "".join(
-        f"<tr><td>{e['seq']}</td><td>{e['at'][:19]}</td><td>{html.escape(e['event'])}</td>"
-        f"<td>{cell(e['fields'].get('reason') or '')}</td><td><code>{e['hash'][:16]}</code></td></tr>"
-        for e in report["audit"]["entries"]
+    entries = html.table(
+        (
+            [
+                e["seq"],
+                e["at"][:19],
+                e["event"],
+                e["fields"].get("reason") or "",
+                html.Html(f"<code>{html.escape(e['hash'][:16])}</code>"),
+            ]
+            for e in report["audit"]["entries"]
+        ),
+        header=["seq", "at", "event", "reason", "hash"],
     )
     chain_text = (
-        f"intact: {chain['lines']} lines, last hash <code>{chain['head']}</code>, anchored in the registry"
+        f"intact: {chain['lines']} lines, last hash <code>{html.escape(chain['head'])}</code>, "
+        "anchored in the registry"
         if chain["intact"]
-        else f"BROKEN{where(chain)}: {html.escape(str(chain['reason']))}"
+        else f"BROKEN{where(chain)}: {html.escape(chain['reason'])}"
     )
     if fair is None:
         fairness = "<p>not evaluated yet</p>"
     elif not fair["configured"]:
         fairness = f"<p>{html.escape(fair['summary'])}</p>"
     else:
-        fairness = f"<p>{html.escape(fair['summary'])}</p><table>{rows_of(fair['metrics'])}</table>"
-        fairness += f"<table>{rows_of(fair['groups'])}</table>"
+        fairness = f"<p>{html.escape(fair['summary'])}</p>{html.pairs(fair['metrics'])}"
+        fairness += html.cell(fair["groups"])
     explanation = report["explanation"]
     explained = (
         "<p>no feature-importance report</p>"
         if explanation is None
         else f"<p>{html.escape(explanation['method'])} ({html.escape(explanation['scoring'])}), "
-        f"<code>{html.escape(str(explanation['report']))}</code></p><table>"
-        + rows_of({f["feature"]: f["importance"] for f in explanation["top_features"]})
-        + "</table>"
+        f"<code>{html.escape(explanation['report'])}</code></p>"
+        + html.pairs({f["feature"]: f["importance"] for f in explanation["top_features"]})
     )
     checked = report["monitoring"]
-    monitored = "<p>no monitoring check yet</p>" if checked is None else f"<table>{rows_of(checked)}</table>"
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<style>{STYLE}</style>
-</head><body>
-<h1>{title}</h1>
-<p>Generated {report["generated_at"]}. Aliases: {html.escape(", ".join(report["aliases"]) or "none")}.</p>
+    monitored = "<p>no monitoring check yet</p>" if checked is None else html.pairs(checked)
+    described = ("owner", "intended_use", "out_of_scope", "limitations")
+    recorded = ("metrics", "metrics_source", "params", "code_version", "environment")
+    data = {"data version": report["data"]["version"], "source": report["data"]["source"]}
+    body = f"""<p>Generated {html.escape(report["generated_at"])}.
+Aliases: {html.escape(", ".join(report["aliases"]) or "none")}.</p>
 <h2>Open findings</h2><ul>{findings}</ul>
 <h2>Model card</h2>
-<table>{rows_of({key: card[key] for key in ("owner", "intended_use", "out_of_scope", "limitations")})}
-{rows_of({key: card[key] for key in ("metrics", "metrics_source", "params", "code_version", "environment")})}
-</table>
-<h2>Data</h2><table>{rows_of({"data version": report["data"]["version"], "source": report["data"]["source"]})}
-</table>
+{html.pairs({key: card[key] for key in (*described, *recorded)})}
+<h2>Data</h2>{html.pairs(data)}
 <h2>Audit trail</h2><p>Hash chain: {chain_text}</p>
-<table><tr><th>seq</th><th>at</th><th>event</th><th>reason</th><th>hash</th></tr>{entries}</table>
+{entries}
 <h2>Fairness</h2>{fairness}
 <h2>Explainability</h2>{explained}
-<h2>Latest monitoring</h2>{monitored}
-</body></html>
-"""
+<h2>Latest monitoring</h2>{monitored}"""
+    return html.page(f"Compliance report: {report['model_name']} version {report['version']}", body)
 
 
 def write(report: dict[str, Any]) -> Path:

@@ -31,9 +31,6 @@ Per prediction (the service, opt-in: config/explain.toml `[explanations] enabled
 from __future__ import annotations
 
 import argparse
-import base64
-import html
-import io
 import json
 import sys
 from dataclasses import dataclass
@@ -52,13 +49,13 @@ from ..config import REPORTS_DIR, load_config
 from ..deployment import promotion
 from ..errors import OpsError
 from ..lifecycle import model_inputs
+from ..reports import html
 from ..tracking import registry
 from . import model_card
 
 EXPLANATIONS_DIR = REPORTS_DIR / "explanations"
 SHOWN = 20  # features in the report's chart
 SCORINGS = ("roc_auc", "accuracy", "f1")
-STYLE = "body { font-family: sans-serif; margin: 2em; } td, th { padding: 0.2em 0.8em; text-align: left; }"
 
 
 class ExplanationUnavailableError(LookupError):
@@ -198,43 +195,43 @@ def build(model: Any, rows: pd.DataFrame, model_name: str, version: str, data_ve
     }
 
 
-def chart_png(features: list[dict[str, Any]]) -> str:
-    """The most important features as horizontal bars with their spread; a base64 PNG."""
+def chart(features: list[dict[str, Any]]) -> Figure:
+    """The most important features as horizontal bars with their spread."""
     shown = features[:SHOWN][::-1]
-    figure = Figure(figsize=(7, 0.28 * len(shown) + 1.2), dpi=80)
+    figure = html.figure(7, 0.28 * len(shown) + 1.2)
     figure.subplots_adjust(left=0.35, right=0.97, bottom=0.5 / (0.28 * len(shown) + 1.2) + 0.05, top=0.97)
     axes = figure.subplots()
-    axes.barh([f["feature"] for f in shown], [f["importance"] for f in shown], xerr=[f["std"] for f in shown])
+    axes.barh(
+        [html.label(f["feature"]) for f in shown],
+        [f["importance"] for f in shown],
+        xerr=[f["std"] for f in shown],
+    )
     axes.set_xlabel("drop of the score when the feature is shuffled")
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+    return figure
 
 
 def render_html(report: dict[str, Any]) -> str:
     linear = "mean_abs_contribution" in report["features"][0]
-    header = "<th>feature</th><th>importance</th><th>spread (std)</th>" + (
-        "<th>mean |contribution| to the log-odds</th>" if linear else ""
+    header = ["feature", "importance", "spread (std)"]
+    header += ["mean |contribution| to the log-odds"] if linear else []
+    table = html.table(
+        (
+            [
+                f["feature"],
+                *(html.number(f[key], ".4f") for key in ("importance", "std")),
+                *([html.number(f["mean_abs_contribution"], ".4f")] if linear else []),
+            ]
+            for f in report["features"]
+        ),
+        header=header,
     )
-    rows = "".join(
-        f"<tr><td>{html.escape(f['feature'])}</td><td>{f['importance']:.4f}</td><td>{f['std']:.4f}</td>"
-        + (f"<td>{f['mean_abs_contribution']:.4f}</td>" if linear else "")
-        + "</tr>"
-        for f in report["features"]
-    )
-    title = f"Feature importance: {html.escape(report['model_name'])} version {report['version']}"
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<style>{STYLE}</style>
-</head><body>
-<h1>{title}</h1>
-<p>{html.escape(report["method"])}: the drop of {html.escape(report["scoring"])} when one feature is shuffled,
-over {report["repeats"]} shuffles of the {report["rows"]} rows the version's training held out (data version
-<code>{html.escape(str(report["data_version"]))}</code>). Written {report["written_at"]}.</p>
-<img alt="feature importance" src="data:image/png;base64,{chart_png(report["features"])}">
-<table><tr>{header}</tr>{rows}</table>
-</body></html>
-"""
+    body = f"""<p>{html.escape(report["method"])}: the drop of {html.escape(report["scoring"])} when one
+feature is shuffled, over {report["repeats"]} shuffles of the {report["rows"]} rows the version's training
+held out (data version <code>{html.escape(report["data_version"])}</code>).
+Written {html.escape(report["written_at"])}.</p>
+{html.image(chart(report["features"]), "feature importance")}
+{table}"""
+    return html.page(f"Feature importance: {report['model_name']} version {report['version']}", body)
 
 
 def write(report: dict[str, Any]) -> Path:

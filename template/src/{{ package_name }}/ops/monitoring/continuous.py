@@ -20,9 +20,6 @@ scheduled job that reads the logs elsewhere sets MONITORING_PREDICTIONS_DIR (and
 from __future__ import annotations
 
 import argparse
-import base64
-import html
-import io
 import json
 import os
 import sys
@@ -41,6 +38,7 @@ from ...model import score
 from ..config import ARTIFACTS_DIR, REPORTS_DIR, load_config
 from ..data import data_pipeline, data_versions
 from ..lifecycle import model_inputs
+from ..reports import html
 from ..tracking import registry
 from ..tracking.registry import CHAMPION
 from . import alerts, drift
@@ -52,7 +50,6 @@ OUT_DIR = REPORTS_DIR / "monitoring"
 HISTORY_NAME, REPORT_NAME = "history.jsonl", "report.html"
 EXIT_ALERT = 2
 MAX_TABLE_ROWS = 30
-STYLE = drift.STYLE + "tr.alert { background: #fde2e1; }\n"
 
 
 def settings() -> dict[str, Any]:
@@ -318,9 +315,9 @@ def series(history: list[dict[str, Any]]) -> pd.DataFrame:
     )
 
 
-def plot_png(frame: pd.DataFrame, thresholds: dict[str, float]) -> str:
-    """The measures over time, one panel each, alerts in red, the latest thresholds dashed; a base64 PNG."""
-    figure = Figure(figsize=(8, 7.5), dpi=80)
+def plot(frame: pd.DataFrame, thresholds: dict[str, float]) -> Figure:
+    """The measures over time, one panel each, alerts in red, the latest thresholds dashed."""
+    figure = html.figure(8, 7.5)
     figure.subplots_adjust(left=0.1, right=0.97, bottom=0.08, top=0.95, hspace=0.45)
     panels = figure.subplots(4, 1, sharex=True)
     titles = {
@@ -341,12 +338,14 @@ def plot_png(frame: pd.DataFrame, thresholds: dict[str, float]) -> str:
         axes.scatter(alerts_at["time"], alerts_at[column], color="tab:red", zorder=3, s=18)
         if column in limits:
             axes.axhline(limits[column], color="tab:red", linestyle="--", linewidth=1)
+        if frame[column].isna().all():
+            axes.text(0.5, 0.5, "no value yet", transform=axes.transAxes, ha="center", color="grey")
+            axes.set_yticks([])
         axes.set_title(title, fontsize=9)
         axes.tick_params(labelsize=7)
-    figure.autofmt_xdate()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+        html.fit_time_axis(axes, frame["time"])
+    panels[-1].set_xlabel("UTC", fontsize=7)
+    return figure
 
 
 def render_html(history: list[dict[str, Any]]) -> str:
@@ -354,34 +353,31 @@ def render_html(history: list[dict[str, Any]]) -> str:
     latest = history[-1]
     verdict = "ALERT: " + "; ".join(latest["reasons"]) if latest["alert"] else "no threshold crossed"
     frame = series(history)
-    rows = "\n".join(
-        "<tr{cls}><td>{time}</td><td>{rows:.0f}</td><td>{share}</td><td>{psi}</td><td>{perf}</td><td>{why}</td></tr>".format(
-            cls=' class="alert"' if entry["alert"] else "",
-            time=html.escape(entry["checked_at"]),
-            rows=point["rows"],
-            share="-" if np.isnan(point["share_drifted"]) else f"{point['share_drifted']:.2f}",
-            psi="-" if np.isnan(point["prediction_psi"]) else f"{point['prediction_psi']:.3f}",
-            perf="-" if np.isnan(point["performance"]) else f"{point['performance']:.4f}",
-            why=html.escape("; ".join(entry["reasons"] or entry["notes"]) or "-"),
-        )
-        for entry, (_, point) in list(zip(history, frame.iterrows(), strict=True))[::-1][:MAX_TABLE_ROWS]
+    recent = list(zip(history, frame.to_dict("records"), strict=True))[::-1][:MAX_TABLE_ROWS]
+    table = html.table(
+        (
+            [
+                entry["checked_at"],
+                html.number(point["rows"], ".0f"),
+                html.number(point["share_drifted"], ".2f"),
+                html.number(point["prediction_psi"], ".3f"),
+                html.number(point["performance"], ".4f"),
+                "; ".join(entry["reasons"] or entry["notes"]) or "-",
+            ]
+            for entry, point in recent
+        ),
+        header=["checked at", "rows", "share drifted", "prediction PSI", "performance", "reasons or notes"],
+        classes=("alert" if entry["alert"] else None for entry, _ in recent),
     )
     drifted = (latest.get("drift_summary") or {}).get("drifted_features", [])
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Monitoring</title>
-<style>{STYLE}</style></head><body>
-<h1>Monitoring: {html.escape(verdict)}</h1>
-<p>Latest check {html.escape(latest["checked_at"])}: {latest["window"]["rows"]} rows of the last
-{latest["window"]["hours"]:g} hours; drifted features: {html.escape(", ".join(drifted) or "none")}
+    chart = html.image(plot(frame, latest.get("thresholds", {})), "measures over time")
+    body = f"""<p>Latest check {html.escape(latest["checked_at"])}: {latest["window"]["rows"]} rows of the
+last {latest["window"]["hours"]:g} hours; drifted features: {html.escape(", ".join(drifted) or "none")}
 (<a href="drift.html">latest drift report</a>). {len(history)} checks recorded in {HISTORY_NAME}.</p>
-<img alt="measures over time" src="data:image/png;base64,{plot_png(frame, latest.get("thresholds", {}))}">
+{chart}
 <h2>Recent checks</h2>
-<table><tr><th>checked at</th><th>rows</th><th>share drifted</th><th>prediction PSI</th>
-<th>performance</th><th>reasons or notes</th></tr>
-{rows}
-</table>
-</body></html>
-"""
+{table}"""
+    return html.page(f"Monitoring: {verdict}", body)
 
 
 def main(argv: list[str] | None = None) -> int:

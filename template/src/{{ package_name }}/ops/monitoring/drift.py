@@ -27,9 +27,6 @@ from being flagged by chance, which without them happens to most batches of a hu
 from __future__ import annotations
 
 import argparse
-import base64
-import html
-import io
 import json
 import sys
 from datetime import UTC, datetime
@@ -43,16 +40,11 @@ from scipy import stats
 
 from ...data import ID, TARGET
 from ..config import REPORTS_DIR, load_config
+from ..reports import html
 
 EPSILON = 1e-4  # the share given to an empty bin, so that PSI stays finite
 MAX_PLOTS = 12  # the HTML plots the most drifted features only, to stay small and quick to write
 EXIT_DRIFT = 3
-STYLE = """
-body { font-family: sans-serif; margin: 2em; } table { border-collapse: collapse; }
-td, th { border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: right; }
-td:first-child { text-align: left; } tr.drift { background: #fde2e1; }
-figure { display: inline-block; margin: 0.3em; }
-"""
 
 
 def settings() -> dict[str, Any]:
@@ -170,14 +162,13 @@ def drift_report(
     }
 
 
-def histogram_png(name: str, reference: pd.Series, current: pd.Series) -> str:
-    """Overlaid density histograms of one feature, as a base64 PNG."""
+def histogram(name: str, reference: pd.Series, current: pd.Series) -> Figure:
+    """Overlaid density histograms of one feature."""
     ref = reference.dropna().to_numpy(dtype=float)
     cur = current.dropna().to_numpy(dtype=float)
     edges = np.histogram_bin_edges(np.concatenate([ref, cur]), bins=30)
-    # A Figure without pyplot draws with Agg and keeps no global state; fixed margins and filled steps
-    # instead of a layout engine and bars keep a plot near 0.1 s.
-    figure = Figure(figsize=(4.2, 2.6), dpi=80)
+    # Fixed margins and filled steps instead of a layout engine and bars keep a plot near 0.1 s.
+    figure = html.figure(4.2, 2.6)
     figure.subplots_adjust(left=0.12, right=0.97, bottom=0.12, top=0.88)
     axes = figure.subplots()
     for values, label, color in ((ref, "reference", "tab:blue"), (cur, "current", "tab:orange")):
@@ -190,12 +181,10 @@ def histogram_png(name: str, reference: pd.Series, current: pd.Series) -> str:
             color=color,
             label=f"{label} ({len(values)} rows)",
         )
-    axes.set_title(name, fontsize=10)
+    axes.set_title(html.label(name), fontsize=10)
     axes.tick_params(labelsize=8)
     axes.legend(fontsize=7, loc="upper right")
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+    return figure
 
 
 def render_html(report: dict[str, Any], reference: pd.DataFrame, current: pd.DataFrame) -> str:
@@ -206,25 +195,35 @@ def render_html(report: dict[str, Any], reference: pd.DataFrame, current: pd.Dat
         if summary["drift"]
         else f"no drift in {summary['features']} features"
     )
-    rows = "\n".join(
-        "<tr{cls}><td>{name}</td><td>{psi:.3f}</td><td>{psi_p:.2e}</td><td>{ks:.3f}</td><td>{p:.2e}</td>"
-        "<td>{rm:.4g}</td><td>{cm:.4g}</td><td>{flag}</td></tr>".format(
-            cls=' class="drift"' if m["drifted"] else "",
-            name=html.escape(name),
-            psi=m["psi"],
-            psi_p=m["psi_pvalue"],
-            ks=m["ks_statistic"],
-            p=m["ks_pvalue"],
-            rm=m["reference_mean"],
-            cm=m["current_mean"],
-            flag=html.escape(", ".join(m["reasons"]).upper() or "-"),
-        )
-        for name, m in features.items()
+    table = html.table(
+        (
+            [
+                name,
+                html.number(m["psi"], ".3f"),
+                html.number(m["psi_pvalue"], ".2e"),
+                html.number(m["ks_statistic"], ".3f"),
+                html.number(m["ks_pvalue"], ".2e"),
+                html.number(m["reference_mean"], ".4g"),
+                html.number(m["current_mean"], ".4g"),
+                ", ".join(m["reasons"]).upper() or "-",
+            ]
+            for name, m in features.items()
+        ),
+        header=[
+            "feature",
+            "PSI",
+            "bins p-value",
+            "KS statistic",
+            "KS p-value",
+            "reference mean",
+            "current mean",
+            "drift",
+        ],
+        classes=("drift" if m["drifted"] else None for m in features.values()),
     )
     plotted = list(features)[:MAX_PLOTS]
     plots = "\n".join(
-        f'<figure><img alt="{html.escape(name)}" src="data:image/png;base64,'
-        f'{histogram_png(name, reference[name], current[name])}"></figure>'
+        f"<figure>{html.image(histogram(name, reference[name], current[name]), name)}</figure>"
         for name in plotted
     )
     note = (
@@ -232,25 +231,18 @@ def render_html(report: dict[str, Any], reference: pd.DataFrame, current: pd.Dat
         if len(plotted) < len(features)
         else ""
     )
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Drift report</title>
-<style>{STYLE}</style></head><body>
-<h1>Drift report: {verdict}</h1>
-<p>{summary["current_rows"]} current rows against {summary["reference_rows"]} reference rows,
-{summary["created_at"]}.
+    per_test = html.number(summary["per_test_pvalue"], ".2e")
+    body = f"""<p>{summary["current_rows"]} current rows against {summary["reference_rows"]} reference rows,
+{html.escape(summary["created_at"])}.
 A feature drifts when its PSI reaches {summary["psi_threshold"]} and the chi-square test of its
-{summary["bins"]} bins agrees (bins p-value below {summary["per_test_pvalue"]:.2e}), or when its KS test's
-p-value falls below {summary["per_test_pvalue"]:.2e}: {summary["ks_pvalue"]} shared by the two tests of
+{summary["bins"]} bins agrees (bins p-value below {per_test}), or when its KS test's
+p-value falls below {per_test}: {summary["ks_pvalue"]} shared by the two tests of
 every feature, so that a batch like the reference is flagged by chance at most that often.</p>
-<table><tr><th>feature</th><th>PSI</th><th>bins p-value</th><th>KS statistic</th><th>KS p-value</th>
-<th>reference mean</th><th>current mean</th><th>drift</th></tr>
-{rows}
-</table>
+{table}
 <h2>Distributions</h2>
 {note}
-{plots}
-</body></html>
-"""
+{plots}"""
+    return html.page(f"Drift report: {verdict}", body)
 
 
 def write_report(

@@ -14,7 +14,6 @@ Written to reports/canary.json and reports/canary.html.
 from __future__ import annotations
 
 import argparse
-import html
 import json
 import sys
 from collections.abc import Callable
@@ -28,6 +27,7 @@ from sklearn.metrics import roc_auc_score
 from ...data import ID, TARGET
 from ...model import score
 from ..config import ARTIFACTS_DIR, DATA_DIR, REPORTS_DIR, load_config
+from . import html
 
 PREDICTIONS_DIR = ARTIFACTS_DIR / "predictions"
 LABELS_FILE = DATA_DIR / "labels.csv"
@@ -116,20 +116,6 @@ def compare(rows: pd.DataFrame, labels: pd.DataFrame | None, configured_share: f
     }
 
 
-def cell(value: Any) -> str:
-    if value is None:
-        return "&ndash;"
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    return html.escape(", ".join(value) if isinstance(value, list) else str(value))
-
-
-STYLE = (
-    "body { font-family: sans-serif; margin: 2em } table { border-collapse: collapse }\n"
-    "th, td { border: 1px solid #ccc; padding: .3em .8em; text-align: right }"
-)
-
-
 def to_html(report: dict[str, Any]) -> str:
     """The report as a small HTML page: the split, then a table with a column per version."""
     versions = report["versions"]
@@ -145,22 +131,16 @@ def to_html(report: dict[str, Any]) -> str:
     for metric in ("accuracy", "f1", "roc_auc"):
         lines.append((metric, [(v["metrics"] or {}).get(metric) for v in versions.values()]))
     lines.append(("first / last", [f"{v['first']} / {v['last']}" for v in versions.values()]))
-    header = "".join(f"<th>version {cell(number)}</th>" for number in versions)
-    body = "\n".join(
-        f"<tr><th>{name}</th>{''.join(f'<td>{cell(value)}</td>' for value in values)}</tr>"
-        for name, values in lines
+    table = html.table(
+        ([name, *values] for name, values in lines),
+        header=["", *(f"version {number}" for number in versions)],
+        heads=1,
     )
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Canary report</title>
-<style>{STYLE}</style></head>
-<body><h1>Canary report: {cell(report["model_name"])}</h1>
-<p>{report["requests"]} requests ({report["rows"]} rows) logged; the challenger answered
+    body = f"""<p>{report["requests"]} requests ({report["rows"]} rows) logged; the challenger answered
 {report["observed_challenger_share"]:.1%} of them (configured: {report["configured_challenger_share"]:.1%}).
-{report["labelled"]} rows have labels. Checked at {cell(report["checked_at"])}.</p>
-<table><tr><th></th>{header}</tr>
-{body}
-</table></body></html>
-"""
+{report["labelled"]} rows have labels. Checked at {html.escape(report["checked_at"])}.</p>
+{table}"""
+    return html.page(f"Canary report: {report['model_name']}", body)
 
 
 def write_report(

@@ -24,8 +24,8 @@ import pandas as pd
 
 from ...data import ID, TARGET
 from ..config import REPORTS_DIR, load_config
-from . import canary
-from .canary import LABELS_FILE, PREDICTIONS_DIR, STYLE, cell, read_logs, version_summary
+from . import canary, html
+from .canary import LABELS_FILE, PREDICTIONS_DIR, read_logs, version_summary
 
 REPORT_FILE = REPORTS_DIR / "shadow" / "report.json"
 PAIR = ["request_id", "row"]
@@ -123,24 +123,16 @@ def to_html(report: dict[str, Any]) -> str:
         for who in ("champion", "shadow"):
             lines.append((f"{metric} ({who})", [(p[who]["metrics"] or {}).get(metric) for p in pairs]))
         lines.append((f"{metric} delta", [(p["metric_deltas"] or {}).get(metric) for p in pairs]))
-    header = "".join(
-        f"<th>champion v{cell(p['champion_version'])} / shadow v{cell(p['shadow_version'])}</th>"
-        for p in pairs
+    table = html.table(
+        ([name, *values] for name, values in lines),
+        header=["", *(f"champion v{p['champion_version']} / shadow v{p['shadow_version']}" for p in pairs)],
+        heads=1,
     )
-    body = "\n".join(
-        f"<tr><th>{name}</th>{''.join(f'<td>{cell(value)}</td>' for value in values)}</tr>"
-        for name, values in lines
-    )
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Shadow report</title>
-<style>{STYLE}</style></head>
-<body><h1>Shadow report: {cell(report["model_name"])}</h1>
-<p>{report["requests"]} requests ({report["rows"]} rows) scored by the champion and, unseen, by its shadow.
-Deltas are the shadow's value minus the champion's. Checked at {cell(report["checked_at"])}.</p>
-<table><tr><th></th>{header}</tr>
-{body}
-</table></body></html>
-"""
+    body = f"""<p>{report["requests"]} requests ({report["rows"]} rows) scored by the champion and, unseen,
+by its shadow. Deltas are the shadow's value minus the champion's.
+Checked at {html.escape(report["checked_at"])}.</p>
+{table}"""
+    return html.page(f"Shadow report: {report['model_name']}", body)
 
 
 def write_report(report: dict[str, Any], path: Path = REPORT_FILE) -> tuple[Path, Path]:
