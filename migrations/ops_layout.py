@@ -205,6 +205,7 @@ def before(project: Path, package: str, answers_file: str) -> list[str]:
     moved files the team had deleted. Returns the old paths whose edits were saved."""
     if not (TEMPLATE_ROOT / "template" / NEW_LAYOUT_MARK.format(package="{{ package_name }}")).exists():
         return []  # the version the project goes to does not have the ops/ layout: nothing moves
+    _state_file(project).unlink(missing_ok=True)  # left by an update that stopped half-way
     recorded = recorded_answers(project, answers_file)
     package = package or package_of(recorded)
     if (project / NEW_LAYOUT_MARK.format(package=package)).exists():

@@ -465,11 +465,17 @@ sys.path.insert(0, str(OPS_LAYOUT.parent))
 from ops_layout import MOVES, PATCHES  # noqa: E402
 
 LAYOUT_COMMIT = "a5cfee5"  # the commit that moved the files: its parent has the last old layout
+# (answers at generation, the level the update asks for: None keeps the level)
 LAYOUT_CASES = [
-    pytest.param({**DEFAULT_STACK, "maturity_level": level}, id=f"level-{level}")
-    for level in (0, 2, 4)
-    if level <= HIGHEST
-] + ([pytest.param({**DEFAULT_STACK, "maturity_level": 4, "platform": "sagemaker"}, id="level-4-sagemaker")])
+    *(
+        pytest.param({**DEFAULT_STACK, "maturity_level": level}, None, id=f"level-{level}")
+        for level in (0, 2, 4)
+    ),
+    pytest.param(
+        {**DEFAULT_STACK, "maturity_level": 4, "platform": "sagemaker"}, None, id="level-4-sagemaker"
+    ),
+    pytest.param({**DEFAULT_STACK, "maturity_level": 0}, HIGHEST, id=f"level-0-to-{HIGHEST}"),
+]
 # Moved template files the team edits, where the project has them; and one it deletes.
 EDITED = ["src/{package}/predict.py", "tests/test_tracking.py", "src/{package}/service.py"]
 DELETED = "tests/test_drift.py"
@@ -504,9 +510,9 @@ def test_the_moves_table_matches_the_manifests(tmp_path: Path) -> None:
 
 
 @needs_history
-@pytest.mark.parametrize("answers", LAYOUT_CASES)
+@pytest.mark.parametrize(("answers", "level"), LAYOUT_CASES)
 def test_a_project_from_before_the_ops_layout_comes_along(
-    layout_repo: Path, tmp_path: Path, git_project: GitProject, answers: dict[str, Any]
+    layout_repo: Path, tmp_path: Path, git_project: GitProject, answers: dict[str, Any], level: int | None
 ) -> None:
     package = full_answers(answers)["package_name"]
     project = tmp_path / "project"
@@ -530,9 +536,11 @@ def test_a_project_from_before_the_ops_layout_comes_along(
     commit_all(project, "team edits")
     committed = snapshot(project)
 
-    result = copier_cli(project, "update", "--trust", "--defaults")
+    step_up = [] if level is None else ["-d", f"maturity_level={level}"]
+    result = copier_cli(project, "update", "--trust", "--defaults", *step_up)
 
     assert result.returncode == 0, result.stderr
+    answers = {**answers, "maturity_level": answers["maturity_level"] if level is None else level}
     moves = {old.format(package=package): new.format(package=package) for old, new in MOVES.items()}
     patches = {f"{PATCHES}/{old}.patch" for old in edited}
     new_files = MANIFEST.files(full_answers(answers))
@@ -542,7 +550,7 @@ def test_a_project_from_before_the_ops_layout_comes_along(
     assert conflicted(project, sorted(project_files(project))) == [] and unmerged(project) == []
     # Every file is the new version's, with the team's edits to files that kept their path merged in.
     pristine = tmp_path / "pristine"
-    copier.run_copy(str(layout_repo), pristine, **generate)
+    copier.run_copy(str(layout_repo), pristine, **{**generate, "data": answers})
     for path in set(new_files) - {moves[p] for p in deleted}:
         expected = (pristine / path).read_bytes()
         if path in generated:
