@@ -93,6 +93,8 @@ MOVES: dict[str, str] = {
 PATCHES = ".mlops-ladder/patches"
 # A file only the ops/ layout has: a project with it needs no migration.
 NEW_LAYOUT_MARK = "src/{package}/ops/__init__.py"
+# Any path of MOVES, whatever the package.
+OLD_PATH = re.compile("|".join(re.escape(old).replace(re.escape("{package}"), "[^/]+") for old in MOVES))
 # The template version this script belongs to (copier runs it from the version the project goes to).
 TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
 
@@ -206,12 +208,12 @@ def before(project: Path, package: str, answers_file: str) -> list[str]:
     if not (TEMPLATE_ROOT / "template" / NEW_LAYOUT_MARK.format(package="{{ package_name }}")).exists():
         return []  # the version the project goes to does not have the ops/ layout: nothing moves
     _state_file(project).unlink(missing_ok=True)  # left by an update that stopped half-way
+    tracked = set(git(project, "ls-files", "-z").split("\0")) - {""}
+    if not any(OLD_PATH.fullmatch(path) for path in tracked):
+        return []  # the common case, decided before reading the answers (PyYAML takes long to import)
     recorded = recorded_answers(project, answers_file)
     package = package or package_of(recorded)
-    if (project / NEW_LAYOUT_MARK.format(package=package)).exists():
-        return []
-    tracked = set(git(project, "ls-files", "-z").split("\0")) - {""}
-    if not tracked & set(moves(package)):
+    if (project / NEW_LAYOUT_MARK.format(package=package)).exists() or not tracked & set(moves(package)):
         return []
     saved, deleted = [], []
     with tempfile.TemporaryDirectory(prefix="mlops-ladder-old.") as scratch:
