@@ -42,23 +42,34 @@ from jinja2.sandbox import SandboxedEnvironment
 from ladder import LadderExtension, load_manifest
 from updating import (
     NEW_QUESTION,
+    OLD_LAYOUT_COMMIT,
+    OLD_LAYOUT_VERSION,
     RENAMES,
     V2,
+    applied,
     assert_maturity_report,
     assert_stepped_up,
     assert_team_work_kept,
+    build_layout_repo,
     commit_with_hooks,
     conflicted,
     copier_cli,
     edit_like_a_team,
+    has_commit,
     maturity_report,
+    merged,
+    old_layout_manifest,
     project_env,
+    readme_top,
     recorded,
     release_v2,
     run,
     shared_parts,
     snapshot,
     step_up,
+    tweak,
+    unmerged,
+    unresolved_imports,
 )
 
 GitProject = Callable[[Path], Path]
@@ -514,3 +525,171 @@ def test_ownership_table_in_the_docs_is_current() -> None:
     answers = full_answers({**DEFAULT_STACK, "maturity_level": HIGHEST})
     for path in MANIFEST.files(answers):
         assert f"`{path.replace(answers['package_name'], '<package>')}`" in table, path
+
+
+# A project generated before the ops/ layout (issue #15): `copier update` moves the template's modules into
+# src/<package>/ops/ and its tests into tests/ops/ (migrations/ops_layout.py, a `_migrations` step). Edits the
+# team made to moved files are kept as patches and named in the output; nothing is dropped silently.
+
+OPS_LAYOUT = ROOT / "migrations" / "ops_layout.py"
+sys.path.insert(0, str(OPS_LAYOUT.parent))
+from ops_layout import MOVES, PATCHES  # noqa: E402
+
+LAYOUT_COMMIT = "a5cfee5"  # the commit that moved the files: its parent has the last old layout
+# (answers at generation, the level the update asks for: None keeps the level)
+LAYOUT_CASES = [
+    *(
+        pytest.param({**DEFAULT_STACK, "maturity_level": level}, None, id=f"level-{level}")
+        for level in (0, 2, 4)
+    ),
+    pytest.param(
+        {**DEFAULT_STACK, "maturity_level": 4, "platform": "sagemaker"}, None, id="level-4-sagemaker"
+    ),
+    pytest.param({**DEFAULT_STACK, "maturity_level": 0}, HIGHEST, id=f"level-0-to-{HIGHEST}"),
+]
+# Moved template files the team edits, where the project has them; and one it deletes.
+EDITED = ["src/{package}/predict.py", "tests/test_tracking.py", "src/{package}/service.py"]
+DELETED = "tests/test_drift.py"
+TEAM_MODULE = "src/{package}/team_report.py"
+TEAM_MODULE_TEXT = '"""The team\'s own module."""\n\nfrom .config import load_config\n'
+needs_history = pytest.mark.skipif(
+    not has_commit(OLD_LAYOUT_COMMIT), reason=f"this checkout's history lacks {OLD_LAYOUT_COMMIT}"
+)
+
+
+@pytest.fixture(scope="session")
+def layout_repo(template_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The template's history as a team's template source has it: the old layout, then this tree."""
+    repo = tmp_path_factory.mktemp("layout") / "mlops-ladder"
+    return build_layout_repo(repo, template_repo, TEMPLATE_VERSION)
+
+
+def test_the_moves_table_matches_the_manifests(tmp_path: Path) -> None:
+    """Every template file the ops/ layout took away has one entry in MOVES, to a file of its component."""
+    if not has_commit(f"{LAYOUT_COMMIT}^"):
+        pytest.skip(f"this checkout's history lacks {LAYOUT_COMMIT}^")
+    before = tmp_path / "components.yml"
+    before.write_text(git(ROOT, "show", f"{LAYOUT_COMMIT}^:components.yml"), encoding="utf-8")
+    old, new = load_manifest(before), MANIFEST
+    new_files = {c.name: {path for path, _ in c.paths("{package}")} for c in new.components}
+    old_files = {c.name: {path for path, _ in c.paths("{package}")} for c in old.components}
+    every_new = set().union(*new_files.values())
+    gone = {path: name for name, paths in old_files.items() for path in paths if path not in every_new}
+    assert set(MOVES) == set(gone)
+    for path, component in gone.items():
+        assert MOVES[path] in new_files[component], f"{path} -> {MOVES[path]}: not in {component}"
+
+
+@needs_history
+@pytest.mark.parametrize(("answers", "level"), LAYOUT_CASES)
+def test_a_project_from_before_the_ops_layout_comes_along(
+    layout_repo: Path, tmp_path: Path, git_project: GitProject, answers: dict[str, Any], level: int | None
+) -> None:
+    package = full_answers(answers)["package_name"]
+    project = tmp_path / "project"
+    generate = {"data": answers, "defaults": True, "unsafe": True, "quiet": True}
+    copier.run_copy(str(layout_repo), project, vcs_ref=OLD_LAYOUT_VERSION, **generate)
+    git_project(project)
+    generated = snapshot(project)
+    old_manifest = old_layout_manifest(layout_repo)
+    assert set(generated) == set(old_manifest.files(full_answers(answers))), "not the old layout's files"
+    work = edit_like_a_team(project, old_manifest)
+    edited = {
+        old: tweak(project / old)
+        for old in (p.format(package=package) for p in EDITED)
+        if (project / old).exists()
+    }
+    deleted = [DELETED] if (project / DELETED).exists() else []
+    for path in deleted:
+        git(project, "rm", "-q", path)
+    team_module = TEAM_MODULE.format(package=package)
+    (project / team_module).write_text(TEAM_MODULE_TEXT, encoding="utf-8")
+    commit_all(project, "team edits")
+    committed = snapshot(project)
+
+    step_up = [] if level is None else ["-d", f"maturity_level={level}"]
+    result = copier_cli(project, "update", "--trust", "--defaults", *step_up)
+
+    assert result.returncode == 0, result.stderr
+    answers = {**answers, "maturity_level": answers["maturity_level"] if level is None else level}
+    moves = {old.format(package=package): new.format(package=package) for old, new in MOVES.items()}
+    patches = {f"{PATCHES}/{old}.patch" for old in edited}
+    new_files = MANIFEST.files(full_answers(answers))
+    assert project_files(project) == (set(new_files) - {moves[p] for p in deleted}) | patches | {team_module}
+    assert recorded(project)["_commit"] == TEMPLATE_VERSION
+    assert not [old for old in moves if (project / old).exists()], "old-layout files left"
+    assert conflicted(project, sorted(project_files(project))) == [] and unmerged(project) == []
+    # Every file is the new version's, with the team's edits to files that kept their path merged in.
+    pristine = tmp_path / "pristine"
+    copier.run_copy(str(layout_repo), pristine, **{**generate, "data": answers})
+    for path in set(new_files) - {moves[p] for p in deleted}:
+        expected = (pristine / path).read_bytes()
+        if path in generated:
+            expected = merged(committed[path], generated[path], expected, tmp_path / "merge")
+        assert (project / path).read_bytes() == expected, (
+            f"{path}: not the new version's with the team's edits"
+        )
+    assert (project / team_module).read_bytes() == committed[team_module]
+    for path, lines in work.edited_lines.items():
+        text = (project / path).read_text(encoding="utf-8").splitlines()
+        assert all(line in text for line in lines), f"{path}: the team's edit is gone"
+    assert readme_top(project) == work.readme_top
+    # Each edit to a moved file: in its patch, named in the output with where it goes now.
+    for old, line in edited.items():
+        patch = project / PATCHES / f"{old}.patch"
+        assert f"+{line}" in patch.read_text(encoding="utf-8").splitlines()
+        assert applied(patch, old, generated[old], tmp_path / "apply" / old) == committed[old]
+        named = f"your edits to {old} are in {PATCHES}/{old}.patch: re-apply them to {moves[old]}"
+        assert named in result.stderr and f"{PATCHES}/{old}.patch: re-apply to {moves[old]}" in result.stderr
+    for path in deleted:
+        assert f"{moves[path]} stays deleted" in result.stderr
+    assert f"{team_module} imports {package}.config, which is {package}.ops.config now" in result.stderr
+    # The project's imports resolve (the team's module aside, named above), and each command finds its module.
+    stale = [line for line in unresolved_imports(project, package) if not line.startswith(team_module)]
+    assert stale == []
+    env = {**project_env(), "PYTHONPATH": str(project / "src")}
+    usage = subprocess.run(
+        [sys.executable, "-m", package, "--help"], cwd=project, env=env, capture_output=True, text=True
+    )
+    assert usage.returncode == 0, usage.stderr
+    commands = [line.split() for line in usage.stdout.split("commands:\n", 1)[1].splitlines() if line]
+    assert commands and all(len(words) > 1 for words in commands), f"a command's module is missing:\n{usage}"
+    # Committed, the patches stay through later updates, and the output keeps naming them.
+    commit_all(project, "the ops/ layout")
+    again = copier_cli(project, "update", "--trust", "--defaults")
+    assert again.returncode == 0, again.stderr
+    assert git(project, "status", "--porcelain") == ""
+    assert all(f"{patch}: re-apply to" in again.stderr for patch in patches)
+
+
+@needs_history
+def test_a_project_on_the_ops_layout_is_left_alone(
+    layout_repo: Path, tmp_path: Path, git_project: GitProject
+) -> None:
+    """Between two versions with the ops/ layout the migration runs and changes nothing: copier's merge
+    carries the team's edit to a template file, no patch is written."""
+    source = tmp_path / "mlops-ladder"
+    git(tmp_path, "clone", "-q", str(layout_repo), str(source))
+    answers = {**DEFAULT_STACK, "maturity_level": 0}
+    package = full_answers(answers)["package_name"]
+    project = tmp_path / "project"
+    copier.run_copy(str(source), project, data=answers, defaults=True, unsafe=True, quiet=True)
+    git_project(project)
+    work = edit_like_a_team(project)
+    predict = f"src/{package}/ops/training/predict.py"
+    line = tweak(project / predict)
+    commit_all(project, "team edits")
+    with (source / "README.md").open("a", encoding="utf-8") as readme:
+        readme.write("\nA newer version.\n")
+    commit_all(source, "v1.1.0")
+    git(source, "tag", "v1.1.0")
+
+    result = copier_cli(project, "update", "--trust", "--defaults")
+
+    assert result.returncode == 0, result.stderr
+    assert "ops_layout.py', 'before'" in result.stderr and "ops_layout.py', 'after'" in result.stderr
+    assert "mlops-ladder: your edits" not in result.stderr and PATCHES not in result.stderr
+    assert recorded(project)["_commit"] == "v1.1.0"
+    assert_stepped_up(project, work, 0)
+    assert line in (project / predict).read_text(encoding="utf-8").splitlines()
+    assert sorted(git(project, "status", "--porcelain").splitlines()) == [" M .copier-answers.yml"]

@@ -8,6 +8,7 @@ stack must be the one the team chose.
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import subprocess
@@ -20,8 +21,8 @@ from typing import Any
 
 import copier
 import yaml
-from conftest import MANIFEST, ROOT, full_answers, git, project_files
-from ladder import ANSWERS_FILE, Manifest  # on sys.path through conftest
+from conftest import MANIFEST, ROOT, commit_all, full_answers, git, project_files
+from ladder import ANSWERS_FILE, Manifest, load_manifest  # on sys.path through conftest
 
 README = "README.md"
 CONFLICT_MARKERS = ("<<<<<<<", ">>>>>>>")
@@ -298,8 +299,138 @@ def release_v2(repo: Path) -> None:
             for old, new in RENAMES.items():
                 text = text.replace(old, new)
             path.write_text(text, encoding="utf-8")
-    with (repo / "copier.yml").open("a", encoding="utf-8") as config:
-        config.write(V2_COPIER_YML)
+    config = repo / "copier.yml"
+    text = config.read_text(encoding="utf-8")
+    question, key, migration = V2_COPIER_YML.partition("_migrations:\n")
+    if f"\n{key}" in text:  # the template's own migrations stay (a second key would replace them)
+        text = text.replace(f"\n{key}", f"\n{key}{migration}", 1) + question
+    else:
+        text += V2_COPIER_YML
+    config.write_text(text, encoding="utf-8")
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", f"{V2}: a new question, two renamed files")
     git(repo, "tag", V2)
+
+
+# The ops/ layout (issue #15): a project generated before it, when the template's modules sat directly in
+# src/<package>/ and its tests in tests/, comes along with `copier update` (migrations/ops_layout.py).
+OLD_LAYOUT_COMMIT = "cec26e0"  # the template as it was before the move
+OLD_LAYOUT_VERSION = "v0.9.0"
+PATCHES = ".mlops-ladder/patches"
+TEAM_TWEAK = "# the team's tweak: keep this line\n"
+
+
+def has_commit(commit: str) -> bool:
+    """Whether this checkout's history holds `commit` (a shallow clone may not)."""
+    found = subprocess.run(["git", "cat-file", "-e", f"{commit}^{{commit}}"], cwd=ROOT, capture_output=True)
+    return found.returncode == 0
+
+
+def _extract(source: Path, commit: str, destination: Path) -> None:
+    """The tree of `commit` in the repo at `source`, written into `destination`."""
+    archive = subprocess.run(["git", "archive", commit], cwd=source, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(destination)], input=archive, check=True)
+
+
+def build_layout_repo(repo: Path, template_repo: Path, version: str) -> Path:
+    """A template repo whose history holds the old layout (OLD_LAYOUT_VERSION) and then this working tree
+    (`version`, committed in `template_repo`), as a team's template source has them after the release."""
+    repo.mkdir(parents=True)
+    git(repo, "init", "-q", "-b", "main")
+    _extract(ROOT, OLD_LAYOUT_COMMIT, repo)
+    commit_all(repo, f"the template at {OLD_LAYOUT_COMMIT}, before the ops/ layout")
+    git(repo, "tag", OLD_LAYOUT_VERSION)
+    git(repo, "rm", "-rq", ".")
+    _extract(template_repo, "HEAD", repo)
+    commit_all(repo, "the template under test")
+    git(repo, "tag", version)
+    return repo
+
+
+def old_layout_manifest(repo: Path) -> Manifest:
+    """components.yml as the old layout's version has it, from a repo build_layout_repo made."""
+    path = repo.parent / f"components-{OLD_LAYOUT_VERSION}.yml"
+    if not path.exists():
+        path.write_text(git(repo, "show", f"{OLD_LAYOUT_VERSION}:components.yml"), encoding="utf-8")
+    return load_manifest(path)
+
+
+def tweak(path: Path) -> str:
+    """The team's edit to a template file: a comment line above its first function; the line."""
+    text = path.read_text(encoding="utf-8")
+    index = text.index("\ndef ") + 1
+    path.write_text(text[:index] + TEAM_TWEAK + text[index:], encoding="utf-8")
+    return TEAM_TWEAK.rstrip("\n")
+
+
+def merged(ours: bytes, base: bytes, theirs: bytes, scratch: Path) -> bytes:
+    """`git merge-file`: the template's change (base -> theirs) merged cleanly into the team's file (ours)."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    files = []
+    for name, content in (("ours", ours), ("base", base), ("theirs", theirs)):
+        (scratch / name).write_bytes(content)
+        files.append(str(scratch / name))
+    result = subprocess.run(["git", "merge-file", "-p", *files], capture_output=True, check=False)
+    assert result.returncode == 0, f"the template's change conflicts with the team's: {result.stdout!r}"
+    return result.stdout
+
+
+def applied(patch: Path, path: str, original: bytes, scratch: Path) -> bytes:
+    """`original` (the file at `path`) with `patch` applied by `git apply`, as a team re-applies it."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    (scratch / path).parent.mkdir(parents=True, exist_ok=True)
+    (scratch / path).write_bytes(original)
+    subprocess.run(["git", "apply", str(patch)], cwd=scratch, check=True, capture_output=True)
+    return (scratch / path).read_bytes()
+
+
+def _package_names(init: Path) -> set[str]:
+    """The names a package's __init__.py binds at its top level."""
+    names: set[str] = set()
+    for node in ast.parse(init.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            names |= {(alias.asname or alias.name).split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.FunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {target.id for target in targets if isinstance(target, ast.Name)}
+    return names
+
+
+def unresolved_imports(project: Path, package: str) -> list[str]:
+    """`file: import` for each import of the package's own modules (relative or absolute) naming a module or
+    package member the project does not have: a stale import after the layout moved."""
+    root = project / "src"
+
+    def module_path(parts: list[str]) -> Path | None:
+        base = root.joinpath(*parts)
+        return next((p for p in (base.with_suffix(".py"), base / "__init__.py") if p.is_file()), None)
+
+    missing = []
+    for source in sorted((root / package).rglob("*.py")):
+        where = source.relative_to(project)
+        here = list(source.relative_to(root).with_suffix("").parts)  # __init__ counts as a module below
+        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                dotted = [alias.name for alias in node.names if alias.name.split(".")[0] == package]
+                missing += [f"{where}: import {name}" for name in dotted if not module_path(name.split("."))]
+                continue
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            named = node.module.split(".") if node.module else []
+            parts = [*here[: len(here) - node.level], *named] if node.level else named
+            if parts[:1] != [package]:
+                continue  # another package's import
+            written = f"from {'.' * node.level}{node.module or ''}"
+            target = module_path(parts)
+            if target is None:
+                missing.append(f"{where}: {written}")
+            elif target.name == "__init__.py":
+                names = _package_names(target)
+                missing += [
+                    f"{where}: {alias.name} {written}"
+                    for alias in node.names
+                    if alias.name not in names and module_path([*parts, alias.name]) is None
+                ]
+    return missing
