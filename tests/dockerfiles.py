@@ -14,6 +14,7 @@ import re
 import shlex
 import subprocess
 import sys
+import tomllib
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -59,13 +60,34 @@ def exec_form(arguments: str) -> list[str]:
     return [str(item) for item in value]
 
 
-def entry_module(stage: list[str], package: str) -> str:
-    """The package module the image's ENTRYPOINT runs (`python -m <package>.<module> ...`)."""
+def entry_module(stage: list[str], package: str, project: Path) -> str:
+    """The package module (dotted, below the package) the image's ENTRYPOINT runs: the project's command line
+    (`<project> <command> ...`, the `[project.scripts]` entry) and the module its COMMANDS table names."""
     (entrypoint,) = instruction(stage, "ENTRYPOINT")[-1:]
     command = exec_form(entrypoint)
-    assert command[:2] == ["python", "-m"], command
-    assert command[2].startswith(f"{package}."), command
-    return command[2].removeprefix(f"{package}.")
+    scripts = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))["project"]["scripts"]
+    assert scripts.get(command[0]) == f"{package}.ops.cli:main", (
+        f"{command[0]} is not the project's command line"
+    )
+    commands = cli_commands(project, package)
+    assert len(command) > 1 and command[1] in commands, (
+        f"{command}: not one of the commands {sorted(commands)}"
+    )
+    return commands[command[1]]
+
+
+def cli_commands(project: Path, package: str) -> dict[str, str]:
+    """The COMMANDS table of the project's command line: {command: module below the package}."""
+    tree = module_source(project, package, "ops.cli")
+    for node in tree.body:
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and node.target.id == "COMMANDS"
+        ):
+            assert node.value is not None
+            return dict(ast.literal_eval(node.value))
+    raise AssertionError("ops/cli.py has no COMMANDS table")
 
 
 def image_env(stage: list[str]) -> dict[str, str]:
@@ -99,16 +121,29 @@ def healthcheck_url(stage: list[str]) -> str:
     return result.stdout.strip()
 
 
+def module_path(project: Path, package: str, module: str) -> Path:
+    """The file of a package module given dotted, below the package (`ops.serving.service`)."""
+    return project / "src" / package / f"{module.replace('.', '/')}.py"
+
+
 def module_source(project: Path, package: str, module: str) -> ast.Module:
-    return ast.parse((project / "src" / package / f"{module}.py").read_text(encoding="utf-8"))
+    return ast.parse(module_path(project, package, module).read_text(encoding="utf-8"))
 
 
-def package_imports(tree: ast.Module) -> set[str]:
-    """The modules of the same package a module imports (`from . import x`, `from .x import y`)."""
+def package_imports(tree: ast.Module, module: str) -> set[str]:
+    """The modules of the same package that `module` (dotted, below the package) imports relatively
+    (`from . import x`, `from ..x import y`), dotted below the package; a name imported from a package may
+    be a module of it, so both are given."""
     found: set[str] = set()
+    parents = module.split(".")[:-1]
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.level == 1:
-            found |= {node.module} if node.module else {alias.name for alias in node.names}
+        if not (isinstance(node, ast.ImportFrom) and node.level):
+            continue
+        base = parents[: len(parents) - (node.level - 1)]
+        source = [*base, *(node.module.split(".") if node.module else [])]
+        if node.module:
+            found.add(".".join(source))
+        found |= {".".join([*source, alias.name]) for alias in node.names}
     return found
 
 
@@ -136,7 +171,7 @@ def served_routes(project: Path, package: str, module: str) -> set[str]:
     names (string constants starting with "/")."""
     tree = module_source(project, package, module)
     routes = declared_routes(tree) | {s for s in string_constants(tree) if re.fullmatch(r"/[\w/-]*", s)}
-    for imported in package_imports(tree):
-        if (project / "src" / package / f"{imported}.py").is_file():
+    for imported in package_imports(tree, module):
+        if module_path(project, package, imported).is_file():
             routes |= declared_routes(module_source(project, package, imported))
     return routes

@@ -79,7 +79,9 @@ def serving_stage(project: Path) -> list[str]:
 
 def service_routes(project: Path, answers: dict[str, Any]) -> set[str]:
     package = full_answers(answers)["package_name"]
-    return declared_routes(module_source(project, package, entry_module(serving_stage(project), package)))
+    return declared_routes(
+        module_source(project, package, entry_module(serving_stage(project), package, project))
+    )
 
 
 def entrypoint_port(project: Path) -> int:

@@ -39,9 +39,10 @@ COMMIT_ARG = re.compile(r"--build-arg GIT_COMMIT=\"\$(GITHUB_SHA|CI_COMMIT_SHA)\
 GITHUB_COMMIT = re.compile(r"GIT_COMMIT=\$\{\{\s*github\.sha\s*\}\}")
 # What each image is for: the module its ENTRYPOINT runs (the contract of components.yml's step_image and
 # serving_image components).
-ENTRY_MODULES = {
+# The command each image runs; its module comes from the manifest (components.yml `commands`).
+ENTRY_COMMANDS = {
     "Dockerfile": lambda answers: "pipeline",
-    "deploy/Dockerfile": lambda answers: "service" if answers["platform"] == "self-hosted" else "container",
+    "deploy/Dockerfile": lambda answers: "serve" if answers["platform"] == "self-hosted" else "container",
 }
 IMAGES = [
     pytest.param(answers, dockerfile, id=f"{answers_id(answers)}-{dockerfile}")
@@ -84,7 +85,7 @@ def ci_builds(project: Path, answers: dict[str, Any]) -> list[tuple[str, bool, s
 def test_there_are_images_to_check() -> None:
     assert IMAGES, "no combination has a Dockerfile: the manifest lost its images"
     named = {dockerfile for _, dockerfile in (param.values for param in IMAGES)}
-    assert named <= set(ENTRY_MODULES), f"say what these images run: {sorted(named - set(ENTRY_MODULES))}"
+    assert named <= set(ENTRY_COMMANDS), f"say what these images run: {sorted(named - set(ENTRY_COMMANDS))}"
 
 
 @pytest.mark.parametrize(("answers", "dockerfile"), IMAGES)
@@ -121,11 +122,10 @@ def test_entry_point_is_the_module_the_image_is_for(
 ) -> None:
     project = render(answers)
     full = full_answers(answers)
-    module = entry_module(final_stage(read(project, dockerfile)), full["package_name"])
-    assert module == ENTRY_MODULES[dockerfile](full), f"{dockerfile} runs {module}"
-    assert f"src/{full['package_name']}/{module}.py" in MANIFEST.files(full), (
-        f"the project has no {module}.py"
-    )
+    module = entry_module(final_stage(read(project, dockerfile)), full["package_name"], project)
+    assert module == MANIFEST.commands(full)[ENTRY_COMMANDS[dockerfile](full)], f"{dockerfile} runs {module}"
+    path = f"src/{full['package_name']}/{module.replace('.', '/')}.py"
+    assert path in MANIFEST.files(full), f"the project has no {path}"
 
 
 @pytest.mark.parametrize(("answers", "dockerfile"), IMAGES)
@@ -141,7 +141,7 @@ def test_a_listening_image_checks_its_health_on_a_route_it_serves(
         return
     url = urlsplit(healthcheck_url(stage))
     assert url.hostname == "127.0.0.1" and url.port in exposed, f"{url.geturl()} is not on {exposed}"
-    module = entry_module(stage, package)
+    module = entry_module(stage, package, project)
     routes = served_routes(project, package, module)
     assert url.path in routes, f"the health check asks {url.path}; {module}.py serves {sorted(routes)}"
 
