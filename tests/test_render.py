@@ -123,6 +123,33 @@ def test_user_files_are_identical_at_every_level(render: Render, stack: dict[str
     assert differing == {}, "user-owned files that differ between levels (path: the levels of each version)"
 
 
+# The line that opens every template-owned file of a generated project (after a Dockerfile's parser
+# directive, which must come first); files that cannot hold a comment are named with the reason.
+OWNED_LINE = "# Kept by the template: `copier update` rewrites this file."
+NO_COMMENT = {
+    ".python-version": "one version number, read by uv and pyenv",
+    ".mlops-ladder/manifest.json": "JSON",
+    ".copier-answers.yml": "written by copier, with its own warning line",
+}
+
+
+@pytest.mark.parametrize("answers", [combination(a) for a in COMBINATIONS])
+def test_every_template_file_says_it_is_the_templates(render: Render, answers: dict[str, Any]) -> None:
+    """A newcomer tells from a file's first line that `copier update` rewrites it; the team's files say no such
+    thing (the README and pyproject.toml, shared, carry a marker line instead)."""
+    project = render(answers)
+    unmarked, claimed = [], []
+    for path, owner in MANIFEST.files(full_answers(answers)).items():
+        lines = (project / path).read_text(encoding="utf-8").splitlines() or [""]
+        first = lines[1] if lines[0].startswith("# syntax=") and len(lines) > 1 else lines[0]
+        if owner == "template" and path not in NO_COMMENT and first != OWNED_LINE:
+            unmarked.append(f"{path}: {first[:60]!r}")
+        if owner != "template" and OWNED_LINE in lines:
+            claimed.append(path)
+    assert not unmarked, f"template files without the ownership line: {unmarked}"
+    assert not claimed, f"files of the team that claim to be the template's: {claimed}"
+
+
 @pytest.mark.parametrize("answers", [combination(a) for a in COMBINATIONS])
 def test_generated_python_is_ruff_clean(render: Render, answers: dict[str, Any]) -> None:
     project = render(answers)
