@@ -8,8 +8,8 @@ pipeline's model the champion, `make serve` starts the service as a real process
 over HTTP, `make canary-report` reads what it logged and (self-hosted, at the highest level) `make bench`
 must find the service's throughput at least that of `mlflow models serve` of the same model (p99 is too
 noisy on a shared CI machine to assert; the report keeps it). At level 4, `make retrain`, `make audit`,
-`make model-card`, `make explain` and `make compliance` run, and (self-hosted) the scenario of
-continuous.py. The runs leave nothing for git to track but the lock file `make install` writes.
+`make model-card-report`, `make explain-report` and `make compliance-report` run, and (self-hosted) the
+scenario of continuous.py. The runs leave nothing for git to track but the lock file `make install` writes.
 `make maturity` names the level and the command that steps up, and lists each file under its owner.
 
 Many combinations render the same project apart from the files that record their answers (below level 2
@@ -158,11 +158,11 @@ def targets(answers: dict[str, Any]) -> list[str]:
     continuous = []
     if has("guarded_retraining", answers):
         # With no traffic logged a retrain decides "no action", so the clouds are not called.
-        continuous = ["retrain", "audit", "model-card"]
+        continuous = ["retrain", "audit", "model-card-report"]
         if has("explainability", answers):
-            continuous.append("explain")
+            continuous.append("explain-report")
         if has("compliance_report", answers):
-            continuous.append("compliance")
+            continuous.append("compliance-report")
         if answers.get("platform", "self-hosted") == "self-hosted":
             continuous.append(CONTINUOUS)  # its last step serves a shadow and runs `make shadow-report`
             # The trail's store is reachable offline only in MLflow's local store; offline W&B keeps nothing.

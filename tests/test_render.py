@@ -135,8 +135,8 @@ NO_COMMENT = {
 
 @pytest.mark.parametrize("answers", [combination(a) for a in COMBINATIONS])
 def test_every_template_file_says_it_is_the_templates(render: Render, answers: dict[str, Any]) -> None:
-    """A newcomer tells from a file's first line that `copier update` rewrites it; the team's files say no such
-    thing (the README and pyproject.toml, shared, carry a marker line instead)."""
+    """A newcomer tells from a file's first line that `copier update` rewrites it; the team's files say no
+    such thing (the README and pyproject.toml, shared, carry a marker line instead)."""
     project = render(answers)
     unmarked, claimed = [], []
     for path, owner in MANIFEST.files(full_answers(answers)).items():
@@ -148,6 +148,36 @@ def test_every_template_file_says_it_is_the_templates(render: Render, answers: d
             claimed.append(path)
     assert not unmarked, f"template files without the ownership line: {unmarked}"
     assert not claimed, f"files of the team that claim to be the template's: {claimed}"
+
+
+MAKE_TARGET = re.compile(r"^([a-z][a-z-]*):[^=\n]*## ", re.MULTILINE)
+CLI_CALL = re.compile(r"\$\(CLI\) ([a-z][a-z-]*)")
+MAKE_MENTION = re.compile(r"`make ([a-z][a-z-]*)")
+
+
+@pytest.mark.parametrize("answers", [combination(a) for a in COMBINATIONS])
+def test_make_targets_are_phony_and_call_the_manifests_commands(
+    render: Render, answers: dict[str, Any]
+) -> None:
+    """Each documented target is .PHONY, runs commands the manifest gives this project, the command line
+    offers exactly those commands, and every `make X` the README names is a target."""
+    project = render(answers)
+    full = full_answers(answers)
+    makefile = (project / "Makefile").read_text(encoding="utf-8")
+    targets = set(MAKE_TARGET.findall(makefile))
+    phony = {name for line in re.findall(r"^\.PHONY:(.*)$", makefile, re.MULTILINE) for name in line.split()}
+    assert targets == phony, (
+        f"documented but not .PHONY: {targets - phony}; .PHONY but undocumented: {phony - targets}"
+    )
+    commands = MANIFEST.commands(full)
+    called = set(CLI_CALL.findall(makefile))
+    assert called <= set(commands), f"the Makefile calls commands the project lacks: {called - set(commands)}"
+    cli = (project / "src" / full["package_name"] / "ops" / "cli.py").read_text(encoding="utf-8")
+    offered = dict(re.findall(r'^    "([a-z-]+)": "([\w.]+)",$', cli, re.MULTILINE))
+    assert offered == commands, "ops/cli.py's COMMANDS differ from components.yml's commands"
+    readme = (project / "README.md").read_text(encoding="utf-8")
+    named = set(MAKE_MENTION.findall(readme))
+    assert named <= targets, f"the README names targets the Makefile lacks: {named - targets}"
 
 
 @pytest.mark.parametrize("answers", [combination(a) for a in COMBINATIONS])

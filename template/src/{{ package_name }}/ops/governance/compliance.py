@@ -1,7 +1,7 @@
 # Kept by the template: `copier update` rewrites this file.
 """Compliance report: one page per model version with everything an auditor asks for, as HTML and JSON.
 
-`make compliance` (the champion, or `ARGS="--version N"`) writes
+`make compliance-report` (the champion, or `ARGS="--version N"`) writes
 $ARTIFACTS_DIR/reports/compliance/<model>-v<version>.json and .html from what the project already records:
 
 - the version's model card (`model_card`: purpose, limits, owner, metrics, params, code version,
@@ -83,7 +83,7 @@ def open_findings(report: dict[str, Any]) -> list[str]:
     elif not fair["configured"] or not fair["passed"]:
         findings.append(fair["summary"])
     if report["explanation"] is None:
-        findings.append('no feature-importance report: `make explain ARGS="--version N"`')
+        findings.append('no feature-importance report: `make explain-report ARGS="--version N"`')
     checked = report["monitoring"]
     if checked is not None and checked["about_this_version"] and checked["alert"]:
         findings.append("latest monitoring check alerted: " + "; ".join(checked["reasons"]))

@@ -1,7 +1,7 @@
 # Kept by the template: `copier update` rewrites this file.
 """Explanations: which features a registered version relies on, overall and for one prediction.
 
-Overall: the pipeline's register step writes the report of every new version, and `make explain` (the
+Overall: the pipeline's register step writes the report of every new version, and `make explain-report` (the
 champion's, or `ARGS="--version N"`'s) rewrites it: <model>-v<version>.json and .html in
 $ARTIFACTS_DIR/reports/explanations/, linked from the version's model card. It ranks the features by
 permutation importance on the rows the version's training held out (the rows the promotion gate scores it
@@ -23,7 +23,7 @@ Per prediction (the service, opt-in: config/explain.toml `[explanations] enabled
   the intercept (`base`) they sum to the log-odds the model computes. The template's inputs are
   standardised (mean 0 on the training rows), so these are the values SHAP's LinearExplainer gives.
 - Any other model: occlusion, the change of the log-odds when one feature is set to its mean over the
-  held-out rows (`reference` in the version's report: run `make explain ARGS="--version N"` first), one
+  held-out rows (`reference` in the version's report: run `make explain-report ARGS="--version N"` first), one
   model call per feature; `base` is the log-odds of the reference row, and the contributions do not
   add up exactly.
 """
@@ -106,7 +106,7 @@ class Explainer:
         if reference is None:
             raise ExplanationUnavailableError(
                 "this model is not a linear classifier on its inputs: its explanations need the reference "
-                'row of its report; run `make explain ARGS="--version N"` and restart the service'
+                'row of its report; run `make explain-report ARGS="--version N"` and restart the service'
             )
         return cls(model, features, "occlusion", np.array([reference[name] for name in features]))
 

@@ -9,7 +9,7 @@ the promotion gate found it (the fairness result of the latest decision about it
 feature-importance report (`explain`, reports/explanations/).
 
 The pipeline's register step writes the card of each new version; the promotion gate refreshes the cards
-its decisions touch; `make model-card` (re)writes the champion's card, or `--version N`'s.
+its decisions touch; `make model-card-report` (re)writes the champion's card, or `--version N`'s.
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ def build(
 def explanation_link(path: str | None) -> str:
     """A link to the version's feature-importance report, relative to the card when they share reports/."""
     if not path:
-        return 'no report yet (`make explain ARGS="--version N"`)'
+        return 'no report yet (`make explain-report ARGS="--version N"`)'
     report = Path(path)
     shown = f"../{report.parent.name}/{report.name}" if report.parent.parent == CARDS_DIR.parent else path
     return f"[{report.name}]({shown})"
