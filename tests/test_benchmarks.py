@@ -1,7 +1,7 @@
-"""Smoke run of benchmarks/bench_template.py: it prints its tables and the targets hold for what it measured.
+"""Smoke runs of benchmarks/bench_template.py: it prints its tables and the targets hold for what it measured.
 
-The suite runs beside other tests, so wall time here measures their load too; the smoke run checks the time
-targets on CPU seconds (--judge cpu), and prints the wall seconds beside them.
+The suite runs beside other tests, so wall time here measures their load too; the smoke runs check the time
+targets on CPU seconds (--judge cpu), and print the wall seconds beside them.
 """
 
 from __future__ import annotations
@@ -52,3 +52,37 @@ def test_quick_benchmark_prints_its_tables_and_meets_the_targets() -> None:
     assert [row[0] for row in steps] == [f"{level} -> {level + 1}" for level in LEVELS[:-1]]
     sizes = section(result.stdout, "Size per level")
     assert [row[0] for row in sizes] == [f"{level} {MANIFEST.level_name(level)}" for level in LEVELS]
+
+
+def test_level4_copy_beside_cookiecutter_data_science_meets_the_ratio() -> None:
+    """--compare: a level-4 `copier copy` takes at most 1.3 times ccds's default generation (CPU seconds)."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "bench_template.py"),
+            "--compare",
+            "--runs",
+            "5",
+            "--judge",
+            "cpu",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    print(result.stdout)
+    targets = section(result.stdout, "Targets")
+    assert [row[0] for row in targets] == ["level-4 copier copy / ccds default (cpu)"], result.stderr
+    rows = section(result.stdout, "Versus cookiecutter-data-science")
+    assert [row[0].split(",")[0] for row in rows] == ["`copier copy`", "`ccds --no-input`", "ratio"]
+    copier_row, ccds_row, ratio_row = rows
+    # Both generated what they should: this template's level-4 files, ccds's defaults after its hooks ran.
+    assert int(copier_row[3]) == len(MANIFEST.files(full_answers({"maturity_level": 4})))
+    assert int(ccds_row[3]) == 28
+    for row in (copier_row, ccds_row):
+        assert 0 < float(row[2]) <= float(row[1]) * 2, row
+    ratio = float(ratio_row[2].rstrip("x"))
+    assert targets[0][1] == ratio_row[2]
+    assert ratio <= 1.3, f"level-4 copier copy takes {ratio:.2f}x ccds's CPU seconds (target <= 1.3x)"
+    assert targets[0][3] == "pass" and result.returncode == 0
