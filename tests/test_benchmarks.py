@@ -9,8 +9,11 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
-from conftest import LEVELS, MANIFEST, answers_id, full_answers
+import pytest
+from conftest import LEVELS, MANIFEST, Generate, answers_id, full_answers, git
+from plumbum.commands.base import BaseCommand
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -86,3 +89,30 @@ def test_level4_copy_beside_cookiecutter_data_science_meets_the_ratio() -> None:
     assert targets[0][1] == ratio_row[2]
     assert ratio <= 1.3, f"level-4 copier copy takes {ratio:.2f}x ccds's CPU seconds (target <= 1.3x)"
     assert targets[0][3] == "pass" and result.returncode == 0
+
+
+@pytest.mark.parametrize("file_mode", [None, "true", "false"])
+def test_copy_asks_git_for_the_file_mode_once_unless_it_is_false(
+    generate: Generate, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, file_mode: str | None
+) -> None:
+    """extensions/ladder.py spares copier a `git config --get core.fileMode` per written file: one asks.
+
+    Where the destination says "false", copier's own per-file check (and its index update) runs as before.
+    """
+    if file_mode is not None:
+        (tmp_path / "project").mkdir()
+        git(tmp_path / "project", "init", "-q")
+        git(tmp_path / "project", "config", "core.fileMode", file_mode)
+    asked: list[tuple[str, ...]] = []
+    run = BaseCommand.run
+
+    def spy(self: BaseCommand, args: Any = (), **kwargs: Any) -> Any:
+        if "core.fileMode" in args:
+            asked.append(tuple(args))
+        return run(self, args, **kwargs)
+
+    monkeypatch.setattr(BaseCommand, "run", spy)
+    project = generate({"maturity_level": 1}, overwrite=True)
+    written = len(MANIFEST.files(full_answers({"maturity_level": 1})))
+    assert len(asked) == (1 + written if file_mode == "false" else 1), asked[:3]
+    assert (project / ".copier-answers.yml").is_file()
