@@ -62,6 +62,7 @@ def ccds_repo(work: Path) -> Path:
     git(repo, "add", "-A", "--force")  # the template's own .gitignore would leave out .env and data/
     commit_all(repo, f"cookiecutter-data-science {CCDS_VERSION} template")
     git(repo, "tag", f"v{CCDS_VERSION}")
+    git(repo, "repack", "-a", "-d", "-q")  # packed, as the template copy (shared.template_copy) is
     return repo
 
 
