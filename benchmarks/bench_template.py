@@ -275,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
         help="judge the time targets on wall seconds, or on CPU seconds (a busy machine)",
     )
     args = parser.parse_args(argv)
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
     repeat = args.repeat or (2 if args.quick else 3)
     results = Results()
     with tempfile.TemporaryDirectory(prefix="mlops-ladder-bench-") as tmp:

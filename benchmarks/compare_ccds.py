@@ -4,7 +4,7 @@ Both run as the CLI commands a user types, each in a subprocess, so both times i
 and the tool's own imports:
 
     copier copy --trust --defaults --quiet -d maturity_level=4 <template repo> <destination>
-    ccds git+file://<ccds repo> --no-input --output-dir <destination>
+    ccds git+file://<ccds repo> --checkout v2.3.0 --no-input --output-dir <destination>
 
 Like for like: each tool clones its template from a local git repository, as it clones a remote one for a
 user (copier checks out the template's latest tag, ccds its own version's tag, v2.3.0, as plain `ccds`
@@ -91,6 +91,8 @@ def compare(template: Path, work: Path, runs: int) -> Comparison:
         "ccds": [
             str(bin_dir / "ccds"),
             f"git+file://{ccds_source}",
+            "--checkout",  # plain ccds checks out its own version's tag; this keeps the archive's
+            f"v{CCDS_VERSION}",
             "--no-input",
             "--output-dir",
             str(ccds_out),
