@@ -1,13 +1,19 @@
-"""Benchmarks of the template: generation per combination, step-up, project size, make install + train.
+"""Benchmarks of the template: generation per combination, step-up, project size, make install + train,
+and a level-4 `copier copy` beside cookiecutter-data-science's default generation.
 
-    python benchmarks/bench_template.py            # every combination of the built levels, make included
+    python benchmarks/bench_template.py            # all of it: every combination, make, the comparison
     python benchmarks/bench_template.py --quick    # a few combinations, one step-up, no make (the smoke run)
+    python benchmarks/bench_template.py --compare  # only the comparison with cookiecutter-data-science
 
 Prints markdown tables and exits 1 when a target is missed. Each time is the best of --repeat runs (the
 run least disturbed by other load), in-process. Copier's own import (about 2 s here) is reported once,
 separately, with the `copier copy` command. Wall time is what a user waits for on an idle machine; on a
 busy one (a test suite running beside it) it measures the other load too, so --judge cpu checks the targets
 on CPU seconds (this process and the git/make processes it waited for) instead.
+
+The comparison runs both generators as CLI subprocesses, alternating, and takes the median of --runs runs
+of each (benchmarks/compare_ccds.py says how it keeps them like for like); its target is a ratio, judged on
+wall or CPU seconds alike, since both commands run under the same load.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from compare_ccds import CCDS_VERSION, LEVEL, Comparison, compare
 from shared import (
     LEVELS,
     MANIFEST,
@@ -45,6 +52,8 @@ from shared import (
 # CPU seconds it takes idle (the two cores share their caches), so --judge cpu allows 1.25x.
 GENERATE_LIMIT, STEP_UP_LIMIT, LEVEL0_FILES_LIMIT = 1.5, 4.0, 20
 BUSY_ALLOWANCE = 1.25
+# A level-4 `copier copy` may take at most this many times cookiecutter-data-science's default generation.
+CCDS_RATIO_LIMIT = 1.3
 
 
 @dataclass
@@ -53,6 +62,7 @@ class Results:
     generated: list[tuple[str, int, Timing, int, int]] = field(default_factory=list)
     step_ups: list[tuple[str, str, Timing]] = field(default_factory=list)  # step, stack, t
     info: list[tuple[str, str]] = field(default_factory=list)  # measurement, value
+    comparison: Comparison | None = None
 
 
 def combinations(quick: bool) -> list[dict[str, Any]]:
@@ -129,6 +139,21 @@ def limit(seconds: float, judge: str) -> float:
 
 
 def targets(results: Results, judge: str) -> list[tuple[str, str, str, bool]]:
+    checks = generation_targets(results, judge) if results.generated else []
+    if results.comparison:
+        ratio = results.comparison.ratio(judge)
+        checks.append(
+            (
+                f"level-4 copier copy / ccds default ({judge})",
+                f"{ratio:.2f}x",
+                f"<= {CCDS_RATIO_LIMIT}x",
+                ratio <= CCDS_RATIO_LIMIT,
+            )
+        )
+    return checks
+
+
+def generation_targets(results: Results, judge: str) -> list[tuple[str, str, str, bool]]:
     slowest = max(results.generated, key=lambda row: row[2].value(judge))
     seconds = slowest[2].value(judge)
     checks = [
@@ -156,6 +181,30 @@ def targets(results: Results, judge: str) -> list[tuple[str, str, str, bool]]:
     return checks
 
 
+def comparison_section(comparison: Comparison) -> list[str]:
+    runs = len(comparison.copier)
+    rows = [
+        [
+            f"`copier copy`, level {LEVEL}, this template",
+            f"{comparison.median('copier', 'wall'):.2f}",
+            f"{comparison.median('copier', 'cpu'):.2f}",
+            comparison.copier_files,
+        ],
+        [
+            f"`ccds --no-input`, cookiecutter-data-science {CCDS_VERSION} defaults",
+            f"{comparison.median('ccds', 'wall'):.2f}",
+            f"{comparison.median('ccds', 'cpu'):.2f}",
+            comparison.ccds_files,
+        ],
+        ["ratio", f"{comparison.ratio('wall'):.2f}x", f"{comparison.ratio('cpu'):.2f}x", ""],
+    ]
+    return [
+        f"## Versus cookiecutter-data-science (CLI subprocesses, median of {runs} alternating runs, "
+        "warm bytecode)",
+        table(["generation", "wall s", "CPU s", "files"], rows),
+    ]
+
+
 def report(results: Results, repeat: int, judge: str) -> tuple[str, bool]:
     checks = targets(results, judge)
     sizes = []
@@ -170,23 +219,30 @@ def report(results: Results, repeat: int, judge: str) -> tuple[str, bool]:
                 len(rows),
             ]
         )
+    method = [f"best of {repeat}"] if results.generated else []
+    if results.comparison:
+        method.append(f"the comparison: median of {len(results.comparison.copier)}")
+    load = f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     parts = [
-        f"## Targets (best of {repeat}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)",
+        f"## Targets ({'; '.join([*method, load])})",
         table(
             ["target", "measured", "limit", "result"],
             [[name, measured, limit, "pass" if ok else "FAIL"] for name, measured, limit, ok in checks],
         ),
-        "## Generation per combination (level-tracker-ci-platform)",
-        table(
-            ["combination", "wall s", "CPU s", "files", "lines"],
-            [
-                [cid, f"{t.wall:.2f}", f"{t.cpu:.2f}", files, lines]
-                for cid, _, t, files, lines in results.generated
-            ],
-        ),
-        "## Size per level",
-        table(["level", "files", "lines", "combinations"], sizes),
     ]
+    if results.generated:
+        parts += [
+            "## Generation per combination (level-tracker-ci-platform)",
+            table(
+                ["combination", "wall s", "CPU s", "files", "lines"],
+                [
+                    [cid, f"{t.wall:.2f}", f"{t.cpu:.2f}", files, lines]
+                    for cid, _, t, files, lines in results.generated
+                ],
+            ),
+            "## Size per level",
+            table(["level", "files", "lines", "combinations"], sizes),
+        ]
     if results.step_ups:
         parts += [
             "## Step-up updates (`copier update`, in-process)",
@@ -195,6 +251,8 @@ def report(results: Results, repeat: int, judge: str) -> tuple[str, bool]:
                 [[step, stack, f"{t.wall:.2f}", f"{t.cpu:.2f}"] for step, stack, t in results.step_ups],
             ),
         ]
+    if results.comparison:
+        parts += comparison_section(results.comparison)
     if results.info:
         parts += [
             "## Other measurements (no target)",
@@ -206,7 +264,9 @@ def report(results: Results, repeat: int, judge: str) -> tuple[str, bool]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a few combinations, one step-up, no make")
+    parser.add_argument("--compare", action="store_true", help="only the comparison with ccds")
     parser.add_argument("--repeat", type=int, help="runs per measurement, the best counts (3; quick: 2)")
+    parser.add_argument("--runs", type=int, default=7, help="alternating runs of each in the comparison (7)")
     parser.add_argument("--skip-make", action="store_true", help="leave out make install && make train")
     parser.add_argument(
         "--judge",
@@ -215,18 +275,24 @@ def main(argv: list[str] | None = None) -> int:
         help="judge the time targets on wall seconds, or on CPU seconds (a busy machine)",
     )
     args = parser.parse_args(argv)
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
     repeat = args.repeat or (2 if args.quick else 3)
     results = Results()
     with tempfile.TemporaryDirectory(prefix="mlops-ladder-bench-") as tmp:
         work = Path(tmp)
         template = template_copy(work)
-        bench_generate(template, work, args.quick, repeat, results)
-        bench_step_ups(template, work, args.quick, repeat, results)
-        bench_cli(template, work, results)
-        if not (args.quick or args.skip_make):
-            bench_make(template, work, results)
+        if not args.compare:
+            bench_generate(template, work, args.quick, repeat, results)
+            bench_step_ups(template, work, args.quick, repeat, results)
+            bench_cli(template, work, results)
+            if not (args.quick or args.skip_make):
+                bench_make(template, work, results)
+        if not args.quick:
+            results.comparison = compare(template, work, args.runs)
     text, ok = report(results, repeat, args.judge)
-    print(f"# mlops-ladder template benchmarks{' (quick)' if args.quick else ''}\n\n{text}")
+    title = " (quick)" if args.quick else " (comparison)" if args.compare else ""
+    print(f"# mlops-ladder template benchmarks{title}\n\n{text}")
     return 0 if ok else 1
 
 

@@ -52,7 +52,12 @@ T = TypeVar("T")
 
 
 def template_copy(parent: Path) -> Path:
-    """This working tree (files git tracks or does not ignore), committed and tagged: parent/mlops-ladder."""
+    """This working tree (files git tracks or does not ignore) committed, tagged, packed: parent/mlops-ladder.
+
+    Packed as a template repository a user clones is (a host's, copier's cache of it, a developer's clone): a
+    fresh commit leaves every file a loose object, which copier's clone links one by one (0.06 CPU s and
+    0.25 s of wall time of a level-4 `copier copy` here).
+    """
     repo = parent / "mlops-ladder"
     listed = git(ROOT, "ls-files", "--cached", "--others", "--exclude-standard", "-z").split("\0")
     for relative in filter(None, listed):
@@ -63,6 +68,7 @@ def template_copy(parent: Path) -> Path:
     git(repo, "init", "-q", "-b", "main")
     commit_all(repo, "template under benchmark")
     git(repo, "tag", TEMPLATE_VERSION)
+    git(repo, "repack", "-a", "-d", "-q")
     return repo
 
 

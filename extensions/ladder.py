@@ -304,12 +304,51 @@ def cache_compiled_templates(environment: Environment) -> None:
     environment.compile = compile_cached  # type: ignore[method-assign]
 
 
+def ask_git_file_mode_once() -> None:
+    """Have copier ask git for the destination's core.fileMode once per render, not once per file.
+
+    After writing each file, copier 9.19's `Worker._sync_git_index_executable_bit` runs `git config --get
+    core.fileMode` in the destination and does anything more only where the answer is "false": one git
+    process per file, a quarter of a level-4 copy's CPU time. Nothing changes that setting while copier
+    renders, so this keeps the first answer on the worker, per destination, and calls copier's method,
+    which asks again and goes on as before, only where it was "false". What copier writes is the same.
+    Left alone if copier's method is gone or no longer reads core.fileMode.
+    """
+    try:
+        from copier._main import Worker
+        from copier._vcs import get_git
+        from plumbum import ProcessExecutionError
+    except ImportError:  # outside copier (the tests import this module directly), or another copier
+        return
+    original = getattr(Worker, "_sync_git_index_executable_bit", None)
+    code = getattr(original, "__code__", None)
+    if code is None or "core.fileMode" not in code.co_consts or hasattr(original, "mlops_ladder"):
+        return  # not the method this was written for, or patched by an earlier render in this process
+
+    @functools.wraps(original)
+    def sync_git_index_executable_bit(self: Any, dst_relpath: Any, src_mode: int) -> None:
+        answers: dict[str, str | None] = self.__dict__.setdefault("_mlops_ladder_file_mode", {})
+        root = str(self.subproject.local_abspath)
+        if root not in answers:
+            git = get_git(context_dir=root)
+            try:
+                answers[root] = git("config", "--type=bool", "--get", "core.fileMode").strip()
+            except ProcessExecutionError:  # not a git repo, or the setting is unset: copier returns
+                answers[root] = None
+        if answers[root] == "false":
+            original(self, dst_relpath, src_mode)
+
+    sync_git_index_executable_bit.mlops_ladder = True  # type: ignore[attr-defined]
+    Worker._sync_git_index_executable_bit = sync_git_index_executable_bit  # type: ignore[method-assign]
+
+
 class LadderExtension(Extension):
     """Jinja globals: `ladder_*` functions over the manifest and the answers being rendered."""
 
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
         cache_compiled_templates(environment)
+        ask_git_file_mode_once()
         manifest = load_manifest()
 
         @pass_context

@@ -1,7 +1,7 @@
-"""Smoke run of benchmarks/bench_template.py: it prints its tables and the targets hold for what it measured.
+"""Smoke runs of benchmarks/bench_template.py: it prints its tables and the targets hold for what it measured.
 
-The suite runs beside other tests, so wall time here measures their load too; the smoke run checks the time
-targets on CPU seconds (--judge cpu), and prints the wall seconds beside them.
+The suite runs beside other tests, so wall time here measures their load too; the smoke runs check the time
+targets on CPU seconds (--judge cpu), and print the wall seconds beside them.
 """
 
 from __future__ import annotations
@@ -9,8 +9,11 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
-from conftest import LEVELS, MANIFEST, answers_id, full_answers
+import pytest
+from conftest import LEVELS, MANIFEST, Generate, answers_id, full_answers, git
+from plumbum.commands.base import BaseCommand
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,3 +55,64 @@ def test_quick_benchmark_prints_its_tables_and_meets_the_targets() -> None:
     assert [row[0] for row in steps] == [f"{level} -> {level + 1}" for level in LEVELS[:-1]]
     sizes = section(result.stdout, "Size per level")
     assert [row[0] for row in sizes] == [f"{level} {MANIFEST.level_name(level)}" for level in LEVELS]
+
+
+def test_level4_copy_beside_cookiecutter_data_science_meets_the_ratio() -> None:
+    """--compare: a level-4 `copier copy` takes at most 1.3 times ccds's default generation (CPU seconds)."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "bench_template.py"),
+            "--compare",
+            "--runs",
+            "5",
+            "--judge",
+            "cpu",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    print(result.stdout)
+    targets = section(result.stdout, "Targets")
+    assert [row[0] for row in targets] == ["level-4 copier copy / ccds default (cpu)"], result.stderr
+    rows = section(result.stdout, "Versus cookiecutter-data-science")
+    assert [row[0].split(",")[0] for row in rows] == ["`copier copy`", "`ccds --no-input`", "ratio"]
+    copier_row, ccds_row, ratio_row = rows
+    # Both generated what they should: this template's level-4 files, ccds's defaults after its hooks ran.
+    assert int(copier_row[3]) == len(MANIFEST.files(full_answers({"maturity_level": 4})))
+    assert int(ccds_row[3]) == 28
+    for row in (copier_row, ccds_row):
+        assert 0 < float(row[2]) <= float(row[1]) * 2, row
+    ratio = float(ratio_row[2].rstrip("x"))
+    assert targets[0][1] == ratio_row[2]
+    assert ratio <= 1.3, f"level-4 copier copy takes {ratio:.2f}x ccds's CPU seconds (target <= 1.3x)"
+    assert targets[0][3] == "pass" and result.returncode == 0
+
+
+@pytest.mark.parametrize("file_mode", [None, "true", "false"])
+def test_copy_asks_git_for_the_file_mode_once_unless_it_is_false(
+    generate: Generate, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, file_mode: str | None
+) -> None:
+    """extensions/ladder.py spares copier a `git config --get core.fileMode` per written file: one asks.
+
+    Where the destination says "false", copier's own per-file check (and its index update) runs as before.
+    """
+    if file_mode is not None:
+        (tmp_path / "project").mkdir()
+        git(tmp_path / "project", "init", "-q")
+        git(tmp_path / "project", "config", "core.fileMode", file_mode)
+    asked: list[tuple[str, ...]] = []
+    run = BaseCommand.run
+
+    def spy(self: BaseCommand, args: Any = (), **kwargs: Any) -> Any:
+        if "core.fileMode" in args:
+            asked.append(tuple(args))
+        return run(self, args, **kwargs)
+
+    monkeypatch.setattr(BaseCommand, "run", spy)
+    project = generate({"maturity_level": 1}, overwrite=True)
+    written = len(MANIFEST.files(full_answers({"maturity_level": 1})))
+    assert len(asked) == (1 + written if file_mode == "false" else 1), asked[:3]
+    assert (project / ".copier-answers.yml").is_file()
