@@ -8,10 +8,12 @@ and the tool's own imports:
 
 Like for like: each tool clones its template from a local git repository, as it clones a remote one for a
 user (copier checks out the template's latest tag, ccds its own version's tag, v2.3.0, as plain `ccds`
-does from GitHub). The ccds repository is built from benchmarks/cookiecutter-data-science-2.3.0.tar.gz,
-the template files of ccds's tag v2.3.0 (`git archive`, MIT licence inside): the package on PyPI does not
-ship its template, and plain `ccds` would fetch it from GitHub. The archive leaves out ccds's docs and tests,
-which would only make its clone slower.
+does from GitHub). The package on PyPI does not ship its template, and plain `ccds` fetches it from GitHub,
+which this machine may not reach; so the ccds repository is built from a local clone of ccds's own
+repository (CCDS_SOURCE: a git repository, bare or not, holding the tag v2.3.0; by default the mirror at
+{DEFAULT_SOURCE}). Its template files at that tag are taken (`git archive`: ccds.json, cookiecutter.json,
+hooks/, the project skeleton, the licence); its docs and tests would only make its clone slower. Nothing of
+ccds is kept in this repository: without a clone, the comparison says so and is skipped.
 
 Both run with Python's bytecode cache warm (PYTHONPYCACHEPREFIX in the work folder, filled by one untimed
 run of each), as an installed tool runs from its second start on; the environment's PYTHONDONTWRITEBYTECODE
@@ -21,6 +23,7 @@ machine's load falls on both; each time is the median of the runs.
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import statistics
@@ -33,7 +36,8 @@ from pathlib import Path
 from shared import Timing, commit_all, git, project_size, timed
 
 CCDS_VERSION = "2.3.0"
-CCDS_ARCHIVE = Path(__file__).resolve().parent / f"cookiecutter-data-science-{CCDS_VERSION}.tar.gz"
+DEFAULT_SOURCE = "/work/.mirror/drivendataorg+cookiecutter-data-science/repo"
+CCDS_FILES = ["LICENSE", "ccds.json", "cookiecutter.json", "hooks", "{{ cookiecutter.repo_name }}"]
 LEVEL = 4
 
 
@@ -53,10 +57,43 @@ class Comparison:
         return self.median("copier", judge) / self.median("ccds", judge)
 
 
-def ccds_repo(work: Path) -> Path:
+def ccds_source() -> Path | None:
+    """The local clone of ccds's repository the comparison builds from, or None when there is none."""
+    source = Path(os.environ.get("CCDS_SOURCE", DEFAULT_SOURCE))
+    found = subprocess.run(
+        [
+            "git",
+            f"--git-dir={source}" if (source / "HEAD").is_file() else f"--git-dir={source / '.git'}",
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            f"v{CCDS_VERSION}^{{commit}}",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return source if found.returncode == 0 else None
+
+
+def ccds_repo(work: Path, source: Path) -> Path:
     """The ccds template as its default source is: a git repository with the tag v2.3.0."""
-    with tarfile.open(CCDS_ARCHIVE) as archive:
-        archive.extractall(work, filter="data")
+    git_dir = source if (source / "HEAD").is_file() else source / ".git"
+    archive = subprocess.run(
+        [
+            "git",
+            f"--git-dir={git_dir}",
+            "archive",
+            "--prefix=cookiecutter-data-science/",
+            f"v{CCDS_VERSION}",
+            "--",
+            *CCDS_FILES,
+        ],
+        capture_output=True,
+        check=True,
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as files:
+        files.extractall(work, filter="data")
     repo = work / "cookiecutter-data-science"
     git(repo, "init", "-q", "-b", "master")
     git(repo, "add", "-A", "--force")  # the template's own .gitignore would leave out .env and data/
@@ -66,12 +103,12 @@ def ccds_repo(work: Path) -> Path:
     return repo
 
 
-def compare(template: Path, work: Path, runs: int) -> Comparison:
+def compare(template: Path, work: Path, runs: int, source: Path) -> Comparison:
     """`runs` alternating runs of each command after one untimed run of each."""
     bin_dir = Path(sys.executable).parent
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
-    ccds_source = ccds_repo(work)
+    ccds_source = ccds_repo(work, source)
     # ccds clones into cookiecutters_dir and records a replay: both in the work folder, not in ~.
     config = work / "cookiecutter.yml"
     config.write_text(f"cookiecutters_dir: {work / 'cookiecutters'}\nreplay_dir: {work / 'replay'}\n")
