@@ -24,7 +24,10 @@ def train(data: pd.DataFrame, config: dict[str, Any]) -> lifecycle.TrainingResul
     model.fit(train_rows.drop(columns=[ID, TARGET]), train_rows[TARGET])
     metrics = evaluate(model, test_rows.drop(columns=[ID, TARGET]), test_rows[TARGET])
     params = {"seed": seed, **config["data"], **config["model"]}
-    return lifecycle.TrainingResult(model=model, params=params, metrics=metrics)
+    # The held-out rows are recorded with the run: what judges the model later scores it on these rows.
+    return lifecycle.TrainingResult(
+        model=model, params=params, metrics=metrics, held_out=test_rows[ID].tolist()
+    )
 
 
 def main() -> None:

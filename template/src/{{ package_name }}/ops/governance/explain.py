@@ -46,9 +46,8 @@ from sklearn.pipeline import Pipeline
 
 from ...data import TARGET
 from ..config import REPORTS_DIR, load_config
-from ..deployment import promotion
 from ..errors import OpsError
-from ..lifecycle import model_inputs
+from ..lifecycle import held_out_rows, model_inputs
 from ..reports import html
 from ..tracking import registry
 from . import model_card
@@ -246,7 +245,7 @@ def write(report: dict[str, Any]) -> Path:
 
 def for_version(version: registry.ModelVersion, model: Any = None) -> Path:
     """Write a registered version's report (`model`: the version's model, when already loaded)."""
-    rows, data_version = promotion.held_out_rows(version.tags.get("data_version"))
+    rows, data_version = held_out_rows(version.tags)
     model = model if model is not None else registry.load_version(version.version)
     return write(build(model, rows, version.name, version.version, data_version))
 

@@ -26,7 +26,7 @@ from ...model import evaluate
 from ..config import REPORTS_DIR, load_config
 from ..deployment import promotion
 from ..errors import OpsError
-from ..lifecycle import model_inputs
+from ..lifecycle import held_out_rows, model_inputs
 from ..tracking import registry
 from . import audit, explain
 
@@ -67,7 +67,7 @@ def fairness(name: str, number: str) -> dict[str, Any] | None:
 
 def held_out_metrics(version: registry.ModelVersion) -> tuple[dict[str, float], str]:
     """A version's metrics re-scored on the rows its training held out (for versions with no card yet)."""
-    rows, data_version = promotion.held_out_rows(version.tags.get("data_version"))
+    rows, data_version = held_out_rows(version.tags)
     model = registry.load_version(version.version)
     metrics = evaluate(model, model_inputs(rows.drop(columns=[TARGET]), model), rows[TARGET])
     return metrics, f"re-scored on the held-out rows of data version {data_version}"

@@ -33,11 +33,11 @@ from matplotlib.figure import Figure
 from sklearn.metrics import roc_auc_score
 
 from ... import features
-from ...data import ID, TARGET, split
+from ...data import ID, TARGET
 from ...model import score
 from ..config import ARTIFACTS_DIR, REPORTS_DIR, load_config
 from ..data import data_pipeline, data_versions
-from ..lifecycle import model_inputs
+from ..lifecycle import held_out_of, model_inputs
 from ..reports import html
 from ..tracking import registry
 from ..tracking.registry import CHAMPION
@@ -249,8 +249,7 @@ def check(
         answered = traffic.loc[traffic["model_version"] == str(champion.version), "probability"]
         if len(answered) >= min_rows:
             model = registry.load_version(champion.version)
-            train_config = load_config("train")
-            _, held_out = split(rows, float(train_config["data"]["test_size"]), int(train_config["seed"]))
+            held_out = held_out_of(rows, champion.tags)
             expected = model.predict_proba(model_inputs(held_out.drop(columns=[TARGET]), model))[:, -1]
             moved = prediction_drift(expected, answered.to_numpy(dtype=float), config["prediction_drift"])
             result["prediction_drift"] = moved

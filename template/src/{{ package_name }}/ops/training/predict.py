@@ -12,9 +12,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from ...data import ID, TARGET, split
-from ..config import load_config
-from ..lifecycle import MODEL_FILE, load_model, model_inputs, model_version, source_data
+from ...data import ID, TARGET
+from ..lifecycle import (
+    MODEL_FILE,
+    held_out,
+    load_model,
+    model_inputs,
+    model_version,
+    recorded_held_out,
+    source_data,
+)
 
 
 def predict(batch: pd.DataFrame, model_path: Path = MODEL_FILE) -> pd.DataFrame:
@@ -34,14 +41,14 @@ def predict(batch: pd.DataFrame, model_path: Path = MODEL_FILE) -> pd.DataFrame:
 def simulate_traffic(out_dir: Path) -> tuple[Path, Path]:
     """Write the held-out rows as an incoming batch (batch.csv) and their later labels (labels.csv).
 
-    The rows are the ones training held out, so the model has never seen them.
+    The rows are the ones the latest training run held out (as it recorded them), so the model has never
+    seen them.
     """
-    config = load_config("train")
-    _, held_out = split(source_data(), float(config["data"]["test_size"]), int(config["seed"]))
+    rows = held_out(source_data(), recorded_held_out())
     out_dir.mkdir(parents=True, exist_ok=True)
     batch, labels = out_dir / "batch.csv", out_dir / "labels.csv"
-    held_out.drop(columns=[TARGET]).to_csv(batch, index=False)
-    held_out[[ID, TARGET]].to_csv(labels, index=False)
+    rows.drop(columns=[TARGET]).to_csv(batch, index=False)
+    rows[[ID, TARGET]].to_csv(labels, index=False)
     return batch, labels
 
 
