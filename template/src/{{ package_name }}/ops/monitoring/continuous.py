@@ -39,11 +39,11 @@ from ..config import ARTIFACTS_DIR, REPORTS_DIR, load_config
 from ..data import data_pipeline, data_versions
 from ..lifecycle import held_out_of, model_inputs
 from ..reports import html
+from ..serving.predictions import PREDICTIONS_DIR, LogReader
 from ..tracking import registry
 from ..tracking.registry import CHAMPION
 from . import alerts, drift
 
-PREDICTIONS_DIR = ARTIFACTS_DIR / "predictions"
 # Where a scheduled job finds the service's logs and the labels, when not where the service writes them.
 PREDICTIONS_ENV, LABELS_ENV = "MONITORING_PREDICTIONS_DIR", "MONITORING_LABELS"
 OUT_DIR = REPORTS_DIR / "monitoring"
@@ -65,42 +65,6 @@ def predictions_path() -> Path:
 def labels_path() -> Path:
     """The labels that have arrived: MONITORING_LABELS, else config/monitoring.toml performance.labels."""
     return Path(os.environ.get(LABELS_ENV) or ARTIFACTS_DIR / str(settings()["performance"]["labels"]))
-
-
-def read_traffic(folder: Path, since: datetime) -> pd.DataFrame:
-    """The rows answered since `since`: the inputs of each with its prediction, probability and version.
-
-    A shadow's lines (`"shadow": true`: the challenger's predictions on the same rows, never returned) are
-    skipped, so each row is counted once, with the answer its caller got.
-    """
-    records: list[dict[str, Any]] = []
-    for path in sorted(folder.glob("*.jsonl")):
-        if path.stem < since.date().isoformat():  # files are named by their UTC date
-            continue
-        with path.open(encoding="utf-8") as lines:
-            for line in lines:
-                if not line.strip():
-                    continue
-                entry = json.loads(line)
-                # a shadow's predictions were never answered: the champion's traffic is what callers got
-                if entry.get("shadow") or datetime.fromisoformat(entry["timestamp"]) < since:
-                    continue
-                head = {
-                    "timestamp": entry["timestamp"],
-                    "request_id": entry["request_id"],
-                    "model_version": str(entry["model_version"]),
-                }
-                rows, answered = entry["request"]["rows"], entry["predictions"]
-                for row, prediction in zip(rows, answered, strict=True):
-                    records.append(
-                        {
-                            **row,
-                            **head,
-                            "prediction": prediction["prediction"],
-                            "probability": prediction["probability"],
-                        }
-                    )
-    return pd.DataFrame.from_records(records)
 
 
 def training_rows(data_version: str | None) -> tuple[pd.DataFrame, str, bool]:
@@ -198,7 +162,10 @@ def check(
     config = settings()
     now = now or datetime.now(UTC)
     hours = float(config["window"]["hours"])
-    traffic = read_traffic(predictions_dir, now - timedelta(hours=hours))
+    # The rows answered in the window, with their inputs: a shadow's lines are left out, so each row counts
+    # once, with the answer its caller got.
+    log = LogReader(predictions_dir)
+    traffic = log.frame(since=now - timedelta(hours=hours), inputs=True)
     result: dict[str, Any] = {
         "checked_at": now.isoformat(timespec="seconds"),
         "alert": False,
@@ -217,6 +184,8 @@ def check(
         "notes": [],
     }
     reasons, notes = result["reasons"], result["notes"]
+    if log.skipped:
+        notes.append(f"{log.skipped} unreadable lines of the prediction log were skipped (cut short?)")
     if len(traffic):
         result["window"]["requests"] = int(traffic["request_id"].nunique())
     champion = registry.find(CHAMPION)

@@ -26,40 +26,13 @@ from sklearn.metrics import roc_auc_score
 
 from ...data import ID, TARGET
 from ...model import score
-from ..config import ARTIFACTS_DIR, DATA_DIR, REPORTS_DIR, load_config
+from ..config import DATA_DIR, REPORTS_DIR, load_config
+from ..serving.predictions import PREDICTIONS_DIR, LogReader
+from ..tracking.registry import CHAMPION
 from . import html
 
-PREDICTIONS_DIR = ARTIFACTS_DIR / "predictions"
 LABELS_FILE = DATA_DIR / "labels.csv"
 REPORT_FILE = REPORTS_DIR / "canary.json"
-COLUMNS = ["timestamp", "request_id", "model_name", "model_version", "alias", ID, "prediction", "probability"]
-
-
-def read_logs(folder: Path = PREDICTIONS_DIR, shadow: bool = False) -> pd.DataFrame:
-    """Every logged prediction, one row per scored row: its request, the version and alias that answered.
-
-    Only the answers callers got: the lines of a shadow (`"shadow": true`, scored but never returned) are
-    left out, or, with `shadow`, they alone are read (`make shadow-report` compares them).
-    """
-    records: list[dict[str, Any]] = []
-    for path in sorted(folder.glob("*.jsonl")):
-        with path.open(encoding="utf-8") as lines:
-            for line in lines:
-                if not line.strip():
-                    continue
-                entry = json.loads(line)
-                if bool(entry.get("shadow", False)) != shadow:
-                    continue
-                head = {
-                    "timestamp": entry["timestamp"],
-                    "request_id": entry["request_id"],
-                    "model_name": entry["model_name"],
-                    "model_version": str(entry["model_version"]),
-                    # lines written before the service had a canary carry no alias: the champion answered
-                    "alias": entry.get("alias", "champion"),
-                }
-                records.extend({**head, **prediction} for prediction in entry["predictions"])
-    return pd.DataFrame.from_records(records, columns=COLUMNS)
 
 
 def version_summary(rows: pd.DataFrame, requests: int, labels: pd.DataFrame | None) -> dict[str, Any]:
@@ -103,7 +76,7 @@ def compare(rows: pd.DataFrame, labels: pd.DataFrame | None, configured_share: f
         str(version): version_summary(group, requests, labels)
         for version, group in rows.groupby("model_version", sort=True)
     }
-    challenger_requests = rows.loc[rows["alias"] != "champion", "request_id"].nunique()
+    challenger_requests = rows.loc[rows["alias"] != CHAMPION, "request_id"].nunique()
     return {
         "checked_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "model_name": str(rows["model_name"].iloc[0]),
@@ -169,7 +142,10 @@ def main(argv: list[str] | None = None) -> int:
     shadowing = bool(deploy.get("shadow", {}).get("enabled", False))
     if shadowing:  # the service turns the canary off while the challenger runs in the shadow
         share = 0.0
-    rows = read_logs(args.logs)
+    log = LogReader(args.logs)
+    rows = log.frame()
+    if log.skipped:
+        print(f"{log.skipped} unreadable lines of the log were skipped (cut short?)", file=sys.stderr)
     model = args.model or (rows["model_name"].iloc[-1] if len(rows) else None)
     try:
         report = compare(rows[rows["model_name"] == model], labels, share)

@@ -24,8 +24,9 @@ import pandas as pd
 
 from ...data import ID, TARGET
 from ..config import REPORTS_DIR, load_config
+from ..serving.predictions import PREDICTIONS_DIR, LogReader
 from . import canary, html
-from .canary import LABELS_FILE, PREDICTIONS_DIR, read_logs, version_summary
+from .canary import LABELS_FILE, version_summary
 
 REPORT_FILE = REPORTS_DIR / "shadow" / "report.json"
 PAIR = ["request_id", "row"]
@@ -46,7 +47,7 @@ def paired(answered: pd.DataFrame, shadow: pd.DataFrame) -> pd.DataFrame:
 
 
 def side(both: pd.DataFrame, suffix: str) -> pd.DataFrame:
-    """One side of the pairs in the columns of `canary.read_logs`, for `canary.version_summary`."""
+    """One side of the pairs in the columns of `LogReader.frame`, for `canary.version_summary`."""
     picked = ["model_version", "prediction", "probability", "timestamp", "alias"]
     frame = both[["request_id", ID, *(f"{name}_{suffix}" for name in picked)]]
     return frame.rename(columns={f"{name}_{suffix}": name for name in picked})
@@ -84,7 +85,7 @@ def comparison(both: pd.DataFrame, labels: pd.DataFrame | None) -> dict[str, Any
 
 
 def compare(answered: pd.DataFrame, shadow: pd.DataFrame, labels: pd.DataFrame | None) -> dict[str, Any]:
-    """The shadow report from the answered rows and the shadow's rows (both as `canary.read_logs` reads)."""
+    """The shadow report from the answered rows and the shadow's rows (both as `LogReader.frame` reads)."""
     if shadow.empty:
         raise ValueError(
             f"no shadow prediction has been logged yet (below {PREDICTIONS_DIR}): set config/deploy.toml "
@@ -155,7 +156,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     labels_file = args.labels or (LABELS_FILE if LABELS_FILE.is_file() else None)
     labels = None if labels_file is None else pd.read_csv(labels_file)
-    answered, shadow = read_logs(args.logs), read_logs(args.logs, shadow=True)
+    log = LogReader(args.logs)
+    answered = log.frame()
+    if log.skipped:
+        print(f"{log.skipped} unreadable lines of the log were skipped (cut short?)", file=sys.stderr)
+    shadow = log.frame(shadow=True)
     model = args.model or (shadow["model_name"].iloc[-1] if len(shadow) else None)
     try:
         report = compare(

@@ -19,11 +19,10 @@ import pandas as pd
 
 from ...data import ID
 from ..config import DATA_DIR
+from ..serving.predictions import LOG_COLUMNS
 
 FEEDBACK_FILE = DATA_DIR / "feedback.csv"
 PENDING_DIR = DATA_DIR / "feedback-pending"
-# What the monitoring's read of the prediction logs adds to each row besides its inputs and label.
-LOG_COLUMNS = ("timestamp", "request_id", "model_version", "prediction", "probability")
 
 
 def used_ids() -> set[Any]:

@@ -1,0 +1,227 @@
+# Kept by the template: `copier update` rewrites this file.
+"""The prediction log: what the service answered, one JSON line per request, and how it is read back.
+
+The service (`make serve`) appends one line per request to $ARTIFACTS_DIR/predictions/<UTC date>.jsonl
+(`PredictionLog`). A line holds, in this order: `timestamp` (UTC, to the millisecond), `request_id`,
+`model_name`, `model_version` and `alias` of the model that scored the request, `"shadow": true` on a
+shadow's line only (the challenger's predictions on the same rows, logged beside the champion's under the
+same request id and never returned), `request` (the request body as it arrived: `{"rows": [...]}`) and
+`predictions` (row by row: `id`, `prediction`, `probability`). Lines written before the service had a canary
+carry no alias: the champion answered them.
+
+The canary and shadow reports, continuous monitoring and guarded retraining read the log here alone
+(`LogReader`, `read_logs`): by default the answers callers got, the shadow's lines left out. A line that
+cannot be read is skipped and counted in `LogReader.skipped`, never fatal: a service killed while it wrote
+a line leaves it cut short, and the next line written is appended to it, which is read on its own.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ...data import ID
+from ..config import ARTIFACTS_DIR
+from ..tracking.registry import CHAMPION
+
+PREDICTIONS_DIR = ARTIFACTS_DIR / "predictions"
+# The alias a shadow's lines carry (with `"shadow": true`); a line without an alias was the champion's.
+SHADOW = "shadow"
+# The columns of the read log: the request's part of each row, then the row's answer.
+HEAD = ("timestamp", "request_id", "model_name", "model_version", "alias")
+ANSWER = ("prediction", "probability")
+COLUMNS = [*HEAD, ID, *ANSWER]
+# What the read log adds to a row's inputs (`read_logs(inputs=True)`), besides its id.
+LOG_COLUMNS = (*HEAD, *ANSWER)
+# How every line starts: where a line appended to one cut short begins.
+LINE_START = '{"timestamp": '
+LOGGER = logging.getLogger(__name__)
+
+
+class MalformedLineError(ValueError):
+    """A log line that is no complete record: cut short, or not written by the service."""
+
+
+@dataclass(frozen=True)
+class LoggedRequest:
+    """One line of the log: a request's rows and what one model answered to them."""
+
+    timestamp: str
+    request_id: str
+    model_name: str
+    model_version: str
+    alias: str
+    rows: list[dict[str, Any]]
+    predictions: list[dict[str, Any]]
+    shadow: bool = False
+
+    @property
+    def at(self) -> datetime:
+        """When the line was written (UTC)."""
+        return datetime.fromisoformat(self.timestamp)
+
+    def head(self) -> dict[str, str]:
+        """The request's part of each of its rows in the read log (HEAD)."""
+        return {
+            "timestamp": self.timestamp,
+            "request_id": self.request_id,
+            "model_name": self.model_name,
+            "model_version": self.model_version,
+            "alias": self.alias,
+        }
+
+    @classmethod
+    def parse(cls, line: str) -> LoggedRequest:
+        """A line as the service wrote it; MalformedLineError when it is not one."""
+        try:
+            entry = json.loads(line)
+            rows, answered, timestamp = entry["request"]["rows"], entry["predictions"], entry["timestamp"]
+            datetime.fromisoformat(timestamp)  # a time that does not parse is no line of the service's
+            logged = cls(
+                timestamp=timestamp,
+                request_id=str(entry["request_id"]),
+                model_name=str(entry["model_name"]),
+                model_version=str(entry["model_version"]),
+                alias=str(entry.get("alias", CHAMPION)),
+                rows=list(rows),
+                predictions=list(answered),
+                shadow=bool(entry.get("shadow", False)),
+            )
+        except (ValueError, KeyError, TypeError) as unreadable:
+            raise MalformedLineError(f"not a prediction log line: {unreadable}") from None
+        if len(logged.rows) != len(logged.predictions):
+            raise MalformedLineError(
+                f"request {logged.request_id} has {len(logged.rows)} rows and {len(logged.predictions)} "
+                "predictions"
+            )
+        if not all(isinstance(item, dict) for item in [*logged.rows, *logged.predictions]):
+            raise MalformedLineError(f"request {logged.request_id} has a row or prediction that is no object")
+        return logged
+
+
+class PredictionLog:
+    """Appends one JSON line per request to <folder>/<UTC date>.jsonl, the service's writer.
+
+    The request body is written as received and the predictions as the service serialised them for the
+    answer, so logging costs no second serialisation of the rows.
+    """
+
+    def __init__(self, folder: Path = PREDICTIONS_DIR) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def write(
+        self,
+        request_id: str,
+        model_name: str,
+        model_version: str,
+        alias: str,
+        body: bytes,
+        predictions: str,
+        shadow: bool = False,
+    ) -> None:
+        """Append a request's line: `body` the request as received, `predictions` the answer's JSON list."""
+        now = datetime.now(UTC)
+        head: dict[str, Any] = {
+            "timestamp": now.isoformat(timespec="milliseconds"),
+            "request_id": request_id,
+            "model_name": model_name,
+            "model_version": model_version,
+            "alias": alias,
+        }
+        if shadow:
+            head["shadow"] = True
+        # JSON allows no raw line break inside a string, so replacing them keeps the body valid on one line
+        request = body.decode("utf-8").replace("\n", " ").replace("\r", " ")
+        line = f'{json.dumps(head)[:-1]}, "request": {request}, "predictions": {predictions}}}\n'
+        with (self.folder / f"{now.date().isoformat()}.jsonl").open("a", encoding="utf-8") as handle:
+            handle.write(line)
+
+
+def appended(line: str) -> LoggedRequest | None:
+    """The complete line written after a line that was cut short, on the same line, if there is one."""
+    start = line.find(LINE_START, 1)
+    while start != -1:
+        try:
+            return LoggedRequest.parse(line[start:])
+        except MalformedLineError:
+            start = line.find(LINE_START, start + 1)
+    return None
+
+
+class LogReader:
+    """Reads the log of a folder; `skipped` counts the lines it could not read (and left out)."""
+
+    def __init__(self, folder: Path = PREDICTIONS_DIR) -> None:
+        self.folder = folder
+        self.skipped = 0
+
+    def requests(self, since: datetime | None = None, shadow: bool | None = False) -> Iterator[LoggedRequest]:
+        """The logged requests, oldest file first, written at or after `since` when given.
+
+        `shadow` False (the default): the answers callers got, a shadow's lines left out; True: a shadow's
+        lines alone; None: every line.
+        """
+        for path in sorted(self.folder.glob("*.jsonl")):
+            if since is not None and path.stem < since.date().isoformat():  # files are named by UTC date
+                continue
+            # a multi-byte character cut in two is replaced, so it spoils its line and not the whole file
+            with path.open(encoding="utf-8", errors="replace") as lines:
+                for line in lines:
+                    if not line.strip():
+                        continue
+                    try:
+                        logged = LoggedRequest.parse(line)
+                    except MalformedLineError:
+                        self.skipped += 1
+                        found = appended(line)
+                        if found is None:
+                            continue
+                        logged = found
+                    if shadow is not None and logged.shadow != shadow:
+                        continue
+                    if since is not None and logged.at < since:
+                        continue
+                    yield logged
+
+    def frame(
+        self, since: datetime | None = None, shadow: bool | None = False, inputs: bool = False
+    ) -> pd.DataFrame:
+        """One row per scored row: its request's HEAD, its id, prediction and probability (COLUMNS); with
+        `inputs`, the row's input columns as it was sent come first. `since` and `shadow` as `requests`."""
+        records: list[dict[str, Any]] = []
+        for logged in self.requests(since, shadow):
+            head = logged.head()
+            for row, answered in zip(logged.rows, logged.predictions, strict=True):
+                scored = {
+                    ID: answered.get(ID),
+                    "prediction": answered.get("prediction"),
+                    "probability": answered.get("probability"),
+                }
+                records.append({**row, **head, **scored} if inputs else {**head, **scored})
+        if inputs and records:
+            return pd.DataFrame.from_records(records)
+        return pd.DataFrame.from_records(records, columns=COLUMNS)
+
+
+def read_logs(
+    folder: Path = PREDICTIONS_DIR,
+    shadow: bool | None = False,
+    since: datetime | None = None,
+    inputs: bool = False,
+) -> pd.DataFrame:
+    """`LogReader(folder).frame(since, shadow, inputs)`; lines it could not read are logged as a warning."""
+    reader = LogReader(folder)
+    found = reader.frame(since, shadow, inputs)
+    if reader.skipped:
+        LOGGER.warning(
+            "%d unreadable lines of the prediction log below %s were skipped", reader.skipped, folder
+        )
+    return found
