@@ -1,14 +1,14 @@
 # Kept by the template: `copier update` rewrites this file.
-"""Explanations: which features a registered version relies on, overall and for one prediction.
+"""Explanations: which features a registered version relies on, in its feature-importance report.
 
-Overall: the pipeline's register step writes the report of every new version, and `make explain-report` (the
+The pipeline's register step writes the report of every new version, and `make explain-report` (the
 champion's, or `ARGS="--version N"`'s) rewrites it: <model>-v<version>.json and .html in
 $ARTIFACTS_DIR/reports/explanations/, linked from the version's model card. It ranks the features by
 permutation importance on the rows the version's training held out (the rows the promotion gate scores it
 on): how much the metric of config/explain.toml `[report] scoring` (roc_auc, accuracy or f1) drops when
 one feature's values are shuffled, averaged over `repeats` shuffles, with its spread. For a linear model,
 as the template's scaled logistic regression, the report adds each feature's mean absolute contribution
-to the log-odds (see below).
+to the log-odds (`serving.explanations.Explainer`, which also explains the service's single predictions).
 
 Why permutation importance rather than the `shap` package: measured in a generated level-4 project,
 shap 0.51 brings numba and llvmlite, +213 MB in the environment (a 57 MB llvmlite wheel), `import shap`
@@ -16,16 +16,6 @@ takes longer than scikit-learn and pandas together, and numba's cap on the Pytho
 from resolving a project whose `requires-python` has no upper bound. Permutation importance needs no
 package the project does not have, works for whatever classifier model.py builds, and is measured on
 held-out data.
-
-Per prediction (the service, opt-in: config/explain.toml `[explanations] enabled`): `Explainer`.
-- A pipeline of transformers ending in a binary linear classifier (the template's model): each feature's
-  exact contribution to the positive class's log-odds, its coefficient times its transformed value; with
-  the intercept (`base`) they sum to the log-odds the model computes. The template's inputs are
-  standardised (mean 0 on the training rows), so these are the values SHAP's LinearExplainer gives.
-- Any other model: occlusion, the change of the log-odds when one feature is set to its mean over the
-  held-out rows (`reference` in the version's report: run `make explain-report ARGS="--version N"` first), one
-  model call per feature; `base` is the log-odds of the reference row, and the contributions do not
-  add up exactly.
 """
 
 from __future__ import annotations
@@ -33,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,117 +31,18 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from sklearn.inspection import permutation_importance
-from sklearn.pipeline import Pipeline
 
 from ...data import TARGET
-from ..config import REPORTS_DIR, load_config
+from ..config import load_config
 from ..errors import OpsError
 from ..lifecycle import held_out_rows, model_inputs
 from ..reports import html
+from ..serving.explanations import Explainer, read, report_path, settings
 from ..tracking import registry
 from . import model_card
 
-EXPLANATIONS_DIR = REPORTS_DIR / "explanations"
 SHOWN = 20  # features in the report's chart
 SCORINGS = ("roc_auc", "accuracy", "f1")
-
-
-class ExplanationUnavailableError(LookupError):
-    """A per-prediction explanation needs what is not there (a report with the reference row)."""
-
-
-def settings() -> dict[str, Any]:
-    """config/explain.toml: `[report]` scoring and repeats, `[explanations]` enabled and top_features."""
-    return load_config("explain")
-
-
-def report_path(name: str, number: str, suffix: str = ".json") -> Path:
-    return EXPLANATIONS_DIR / f"{name}-v{number}{suffix}"
-
-
-def linear_parts(model: Any) -> tuple[Any, np.ndarray, float] | None:
-    """(the transforming steps or None, the coefficients, the intercept) of a binary linear classifier."""
-    steps = model.steps if isinstance(model, Pipeline) else [("model", model)]
-    final = steps[-1][1]
-    coefficients = getattr(final, "coef_", None)
-    if coefficients is None or np.ndim(coefficients) != 2 or coefficients.shape[0] != 1:
-        return None
-    prepare = Pipeline(steps[:-1]) if len(steps) > 1 else None
-    return prepare, np.asarray(coefficients[0], dtype=float), float(np.ravel(final.intercept_)[0])
-
-
-def log_odds(model: Any, inputs: pd.DataFrame) -> np.ndarray:
-    """The log-odds of the positive class (the model's last class), row by row."""
-    probability = np.clip(model.predict_proba(inputs)[:, -1], 1e-12, 1 - 1e-12)
-    return np.log(probability / (1 - probability))
-
-
-@dataclass(frozen=True)
-class Explainer:
-    """Per-row feature contributions to the positive class's log-odds of one model."""
-
-    model: Any
-    features: list[str]
-    method: str
-    reference: np.ndarray | None = None
-
-    @classmethod
-    def of(cls, model: Any, features: list[str], reference: dict[str, float] | None = None) -> Explainer:
-        """Exact linear contributions when the model allows, else occlusion against `reference`."""
-        parts = linear_parts(model)
-        if parts is not None and len(parts[1]) == len(features):
-            return cls(model, features, "linear")
-        if reference is None:
-            raise ExplanationUnavailableError(
-                "this model is not a linear classifier on its inputs: its explanations need the reference "
-                'row of its report; run `make explain-report ARGS="--version N"` and restart the service'
-            )
-        return cls(model, features, "occlusion", np.array([reference[name] for name in features]))
-
-    def frame(self, values: np.ndarray) -> pd.DataFrame:
-        """Model inputs as a frame with the feature names the model was fitted with."""
-        return pd.DataFrame(values, columns=self.features)
-
-    def contributions(self, inputs: np.ndarray | pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """(contributions, one row per input row and a column per feature; the base of each row)."""
-        values = np.asarray(inputs, dtype=float)
-        if self.method == "linear":
-            prepare, coefficients, intercept = linear_parts(self.model)  # type: ignore[misc]
-            transformed = prepare.transform(self.frame(values)) if prepare is not None else values
-            return np.asarray(transformed, dtype=float) * coefficients, np.full(len(values), intercept)
-        assert self.reference is not None
-        scored = log_odds(self.model, self.frame(values))
-        found = np.empty(values.shape, dtype=float)
-        for column in range(values.shape[1]):
-            occluded = values.copy()
-            occluded[:, column] = self.reference[column]
-            found[:, column] = scored - log_odds(self.model, self.frame(occluded))
-        base = log_odds(self.model, self.frame(self.reference[np.newaxis, :]))[0]
-        return found, np.full(len(values), base)
-
-    def explain(self, inputs: np.ndarray, top: int) -> list[dict[str, Any]]:
-        """Per row: the `top` largest contributions (with the feature's value), the rest summed, the base."""
-        values, bases = self.contributions(inputs)
-        explained = []
-        for row, contributions, base in zip(np.asarray(inputs, dtype=float), values, bases, strict=True):
-            order = np.argsort(-np.abs(contributions), kind="stable")
-            shown = order[:top]
-            explained.append(
-                {
-                    "method": self.method,
-                    "base": round(float(base), 6),
-                    "contributions": [
-                        {
-                            "feature": self.features[i],
-                            "value": float(row[i]),
-                            "contribution": round(float(contributions[i]), 6),
-                        }
-                        for i in shown
-                    ],
-                    "other": round(float(contributions[order[top:]].sum()), 6),
-                }
-            )
-        return explained
 
 
 def importance(model: Any, rows: pd.DataFrame, config: dict[str, Any], seed: int) -> list[dict[str, Any]]:
@@ -235,8 +125,8 @@ Written {html.escape(report["written_at"])}.</p>
 
 def write(report: dict[str, Any]) -> Path:
     """Write a report as .json and .html; returns the HTML file."""
-    EXPLANATIONS_DIR.mkdir(parents=True, exist_ok=True)
     name, number = report["model_name"], report["version"]
+    report_path(name, number).parent.mkdir(parents=True, exist_ok=True)
     report_path(name, number).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     page = report_path(name, number, ".html")
     page.write_text(render_html(report), encoding="utf-8")
@@ -248,12 +138,6 @@ def for_version(version: registry.ModelVersion, model: Any = None) -> Path:
     rows, data_version = held_out_rows(version.tags)
     model = model if model is not None else registry.load_version(version.version)
     return write(build(model, rows, version.name, version.version, data_version))
-
-
-def read(name: str, number: str) -> dict[str, Any] | None:
-    """A version's report, if it was written."""
-    path = report_path(name, number)
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,11 +24,11 @@ from typing import Any
 from ...data import TARGET
 from ...model import evaluate
 from ..config import REPORTS_DIR, load_config
-from ..deployment import promotion
 from ..errors import OpsError
 from ..lifecycle import held_out_rows, model_inputs
+from ..serving import explanations
 from ..tracking import registry
-from . import audit, explain
+from . import audit
 
 CARDS_DIR = REPORTS_DIR / "model_cards"
 DECISIONS = ("promotion", "refusal", "rollback")
@@ -90,7 +90,7 @@ def build(
     if params is None:
         params = earlier.get("params")
     written_at = datetime.now(UTC).isoformat(timespec="seconds")
-    explained = explain.report_path(version.name, version.version, ".html")
+    explained = explanations.report_path(version.name, version.version, ".html")
     tags = version.tags
     user = settings()
     return {
@@ -243,7 +243,7 @@ def version_or_champion(number: str | None) -> registry.ModelVersion:
     """The registered version `number`, or the champion when None (the `--version N` of the reports)."""
     if number is not None:
         return registry.get(number)
-    champion = registry.find(promotion.CHAMPION)
+    champion = registry.find(registry.CHAMPION)
     if champion is None:
         raise OpsError("no version is champion yet: run `make promote`, or pass --version N")
     return champion
