@@ -5,10 +5,10 @@ The service (`make serve`) writes one JSON line per request to $ARTIFACTS_DIR/pr
 registry version and alias that answered it. This report reads every line and, per version: the requests
 and rows it answered, its observed share of the requests beside config/deploy.toml's
 `canary.challenger_share` (0 while `[shadow] enabled`: the service turns the canary off then), the share of
-rows it predicted positive and its mean probability. Once labels
-arrive (a CSV of `id` and the target, such as the data/labels.csv of `make predict`), the predictions are
-joined with them on `id` and scored per version: accuracy, F1 and ROC AUC, as `make monitor-batch` scores a batch.
-Written to reports/canary.json and reports/canary.html.
+rows it predicted positive and its mean probability. Once labels arrive (a CSV of `id` and the target, such
+as the data/labels.csv of `make predict`), the predictions are joined with them on `id` and scored per
+version: accuracy, F1 and ROC AUC, as `make monitor-batch` scores a batch. Written to reports/canary.json
+and reports/canary.html.
 """
 
 from __future__ import annotations
