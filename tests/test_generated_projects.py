@@ -3,10 +3,10 @@
 For the projects of the built levels (every stack at the highest level and at levels 0 and 1, a covering
 half of the stacks at the levels between: `runs_make`), in a fresh git repo: `make install`, `make lint`
 (from the level that adds it), `make test`, `make train`, `make pipeline` and, on SageMaker / Vertex AI,
-`make pipeline-definition` (from level 2), and `make monitor-batch` pass; from level 3 `make promote` makes the
-pipeline's model the champion, `make serve` starts the service as a real process and `make smoke` checks it
-over HTTP, `make canary-report` reads what it logged and (self-hosted, at the highest level) `make bench`
-must find the service's throughput at least that of `mlflow models serve` of the same model (p99 is too
+`make pipeline-definition` (from level 2), and `make monitor-batch` (level 4: `make monitor`) pass; from
+level 3 `make promote` makes the pipeline's model the champion, `make serve` starts the service as a real
+process and `make smoke` checks it over HTTP, `make canary-report` reads what it logged and (self-hosted,
+at the highest level) `make bench` must find the service's throughput at least that of `mlflow models serve` of the same model (p99 is too
 noisy on a shared CI machine to assert; the report keeps it). At level 4, `make retrain`, `make audit`,
 `make model-card-report`, `make explain-report` and `make compliance-report` run, and (self-hosted) the
 scenario of continuous.py. The runs leave nothing for git to track but the lock file `make install` writes.
@@ -167,7 +167,7 @@ def targets(answers: dict[str, Any]) -> list[str]:
             continuous.append(CONTINUOUS)  # its last step serves a shadow and runs `make shadow-report`
             # The trail's store is reachable offline only in MLflow's local store; offline W&B keeps nothing.
             continuous.append(TRAIL_ROUND_TRIP if answers["tracker"] == "mlflow" else "trail-pull")
-    # Level 4's `make monitor` checks the live traffic (none yet); below it `make monitor-batch` scores a batch.
+    # Level 4's `make monitor` checks the live traffic (none yet); below, `make monitor-batch` scores a batch.
     monitor = "monitor" if has("continuous_monitoring", answers) else "monitor-batch"
     return ["install", *lint, "test", "train", *pipeline, monitor, *deploy, *continuous]
 
