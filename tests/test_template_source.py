@@ -301,13 +301,6 @@ ALLOWED = [
         "FOLLOW-UP: .github/workflows/ci.yml is a static file (not .jinja): its test job sets WANDB_MODE for "
         "every tracker",
     ),
-    Allowed(
-        "vertex",
-        named("config.py"),
-        re.compile(r"\(and project on Vertex AI\)"),
-        "FOLLOW-UP: config.py is a static module (not .jinja) for every platform; its platform_settings "
-        "docstring names Vertex AI's extra key",
-    ),
 ]
 
 

@@ -45,26 +45,25 @@ from sklearn.inspection import permutation_importance
 from sklearn.pipeline import Pipeline
 
 from ...data import TARGET
-from ..config import REPORTS_DIR, load_config
+from ..config import REPORTS_DIR
 from ..deployment import promotion
-from ..errors import OpsError
 from ..lifecycle import model_inputs
 from ..reports import html
+from ..settings import ExplainSettings, ReportSettings, explain_toml, train_toml
 from ..tracking import registry
 from . import model_card
 
 EXPLANATIONS_DIR = REPORTS_DIR / "explanations"
 SHOWN = 20  # features in the report's chart
-SCORINGS = ("roc_auc", "accuracy", "f1")
 
 
 class ExplanationUnavailableError(LookupError):
     """A per-prediction explanation needs what is not there (a report with the reference row)."""
 
 
-def settings() -> dict[str, Any]:
-    """config/explain.toml: `[report]` scoring and repeats, `[explanations]` enabled and top_features."""
-    return load_config("explain")
+def settings() -> ExplainSettings:
+    """config/explain.toml, checked: [report] scoring and repeats, [explanations] enabled and top_features."""
+    return explain_toml()
 
 
 def report_path(name: str, number: str, suffix: str = ".json") -> Path:
@@ -156,11 +155,9 @@ class Explainer:
         return explained
 
 
-def importance(model: Any, rows: pd.DataFrame, config: dict[str, Any], seed: int) -> list[dict[str, Any]]:
+def importance(model: Any, rows: pd.DataFrame, config: ReportSettings, seed: int) -> list[dict[str, Any]]:
     """Each input feature's permutation importance (scikit-learn's) on labelled rows, most important first."""
-    scoring, repeats = str(config["scoring"]), int(config["repeats"])
-    if scoring not in SCORINGS:
-        raise OpsError(f"config/explain.toml: report.scoring {scoring!r} is not one of {', '.join(SCORINGS)}")
+    scoring, repeats = config.scoring, config.repeats
     inputs = model_inputs(rows.drop(columns=[TARGET]), model)
     found = permutation_importance(
         model, inputs, rows[TARGET], scoring=scoring, n_repeats=repeats, random_state=seed
@@ -179,17 +176,17 @@ def importance(model: Any, rows: pd.DataFrame, config: dict[str, Any], seed: int
 
 def build(model: Any, rows: pd.DataFrame, model_name: str, version: str, data_version: str) -> dict[str, Any]:
     """A version's report on its held-out rows: the ranked features and the reference row."""
-    config = settings()["report"]
+    config = settings().report
     inputs = model_inputs(rows.drop(columns=[TARGET]), model)
     return {
         "model_name": model_name,
         "version": version,
         "data_version": data_version,
         "method": "permutation importance",
-        "scoring": str(config["scoring"]),
-        "repeats": int(config["repeats"]),
+        "scoring": config.scoring,
+        "repeats": config.repeats,
         "rows": len(rows),
-        "features": importance(model, rows, config, int(load_config("train")["seed"])),
+        "features": importance(model, rows, config, train_toml().seed),
         "reference": {str(name): round(float(value), 9) for name, value in inputs.mean().items()},
         "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }

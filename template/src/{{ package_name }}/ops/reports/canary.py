@@ -26,7 +26,8 @@ from sklearn.metrics import roc_auc_score
 
 from ...data import ID, TARGET
 from ...model import score
-from ..config import ARTIFACTS_DIR, DATA_DIR, REPORTS_DIR, load_config
+from ..config import ARTIFACTS_DIR, DATA_DIR, REPORTS_DIR
+from ..settings import deploy_toml
 from . import html
 
 PREDICTIONS_DIR = ARTIFACTS_DIR / "predictions"
@@ -164,9 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     labels_file = args.labels or (LABELS_FILE if LABELS_FILE.is_file() else None)
     labels = None if labels_file is None else pd.read_csv(labels_file)
-    deploy = load_config("deploy")
-    share = float(deploy.get("canary", {}).get("challenger_share", 0.0))
-    shadowing = bool(deploy.get("shadow", {}).get("enabled", False))
+    deploy = deploy_toml()
+    share, shadowing = deploy.canary.challenger_share, deploy.shadow.enabled
     if shadowing:  # the service turns the canary off while the challenger runs in the shadow
         share = 0.0
     rows = read_logs(args.logs)

@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 
 from ...data import ID, TARGET, split
-from ..config import load_config
 from ..lifecycle import MODEL_FILE, load_model, model_inputs, model_version, source_data
+from ..settings import train_toml
 
 
 def predict(batch: pd.DataFrame, model_path: Path = MODEL_FILE) -> pd.DataFrame:
@@ -36,8 +36,8 @@ def simulate_traffic(out_dir: Path) -> tuple[Path, Path]:
 
     The rows are the ones training held out, so the model has never seen them.
     """
-    config = load_config("train")
-    _, held_out = split(source_data(), float(config["data"]["test_size"]), int(config["seed"]))
+    config = train_toml()
+    _, held_out = split(source_data(), config.data.test_size, config.seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     batch, labels = out_dir / "batch.csv", out_dir / "labels.csv"
     held_out.drop(columns=[TARGET]).to_csv(batch, index=False)
