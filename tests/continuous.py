@@ -31,7 +31,7 @@ Make = Callable[..., subprocess.CompletedProcess[str]]
 # by SHIFT of its standard deviation, in requests of 25 rows; their labels written when a path is given.
 SEND = """
 import json, sys, urllib.request
-from {package} import data_pipeline
+from {package}.ops.data import data_pipeline
 from {package}.data import ID, TARGET
 
 url, offset, shift, labels = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
@@ -53,7 +53,7 @@ print(len(moved))
 # Points a registry alias at a version, as a team member would from the project's Python.
 SET_ALIAS = """
 import sys
-from {package} import registry
+from {package}.ops.tracking import registry
 
 registry.set_alias(sys.argv[1], sys.argv[2])
 """

@@ -1,16 +1,17 @@
 """The generated project's own interface works, as its team would use it.
 
-For the projects of the built levels (every stack at the highest level and at levels 0 and 1, a covering
-half of the stacks at the levels between: `runs_make`), in a fresh git repo: `make install`, `make lint`
-(from the level that adds it), `make test`, `make train`, `make pipeline` and, on SageMaker / Vertex AI,
-`make pipeline-definition` (from level 2), and `make monitor` pass; from level 3 `make promote` makes the
-pipeline's model the champion, `make serve` starts the service as a real process and `make smoke` checks it
-over HTTP, `make canary-report` reads what it logged and (self-hosted, at the highest level) `make bench`
-must find the service's throughput at least that of `mlflow models serve` of the same model (p99 is too
-noisy on a shared CI machine to assert; the report keeps it). At level 4, `make retrain`, `make audit`,
-`make model-card-report`, `make explain-report` and `make compliance-report` run, and (self-hosted) the
-scenario of continuous.py. The runs leave nothing for git to track but the lock file `make install` writes.
-`make maturity` names the level and the command that steps up, and lists each file under its owner.
+For the projects of the built levels (every stack at the highest level and at levels 0 and 1, a covering half
+of the stacks at the levels between: `runs_make`), in a fresh git repo: `make install`, `make lint` (from the
+level that adds it), `make test`, `make train`, `make pipeline` and, on SageMaker / Vertex AI, `make
+pipeline-definition` (from level 2), and `make monitor-batch` (level 4: `make monitor`) pass; from level 3
+`make promote` makes the pipeline's model the champion, `make serve` starts the service as a real process and
+`make smoke` checks it over HTTP, `make canary-report` reads what it logged and (self-hosted, at the highest
+level) `make bench` must find the service's throughput at least that of `mlflow models serve` of the same
+model (p99 is too noisy on a shared CI machine to assert; the report keeps it). At level 4, `make retrain`,
+`make audit`, `make model-card-report`, `make explain-report` and `make compliance-report` run, and
+(self-hosted) the scenario of continuous.py. The runs leave nothing for git to track but the lock file `make
+install` writes. `make maturity` names the level and the command that steps up, and lists each file under its
+owner.
 
 Many combinations render the same project apart from the files that record their answers (below level 2
 the platform changes nothing; at level 0 neither does the rest of the stack) or that only the CI reads (the
@@ -167,7 +168,9 @@ def targets(answers: dict[str, Any]) -> list[str]:
             continuous.append(CONTINUOUS)  # its last step serves a shadow and runs `make shadow-report`
             # The trail's store is reachable offline only in MLflow's local store; offline W&B keeps nothing.
             continuous.append(TRAIL_ROUND_TRIP if answers["tracker"] == "mlflow" else "trail-pull")
-    return ["install", *lint, "test", "train", *pipeline, "monitor", *deploy, *continuous]
+    # Level 4's `make monitor` checks the live traffic (none yet); below, `make monitor-batch` scores a batch.
+    monitor = "monitor" if has("continuous_monitoring", answers) else "monitor-batch"
+    return ["install", *lint, "test", "train", *pipeline, monitor, *deploy, *continuous]
 
 
 # A shorter benchmark than a team's default: the comparison, not the precision, is what is checked.

@@ -60,13 +60,13 @@ from updating import (
     merged,
     old_layout_manifest,
     project_env,
-    readme_top,
     recorded,
     release_v2,
     run,
     shared_parts,
     snapshot,
     step_up,
+    team_part,
     tweak,
     unmerged,
     unresolved_imports,
@@ -633,7 +633,9 @@ def test_a_project_from_before_the_ops_layout_comes_along(
     for path, lines in work.edited_lines.items():
         text = (project / path).read_text(encoding="utf-8").splitlines()
         assert all(line in text for line in lines), f"{path}: the team's edit is gone"
-    assert readme_top(project) == work.readme_top
+    for path, part in work.shared_parts.items():
+        text = (project / path).read_text(encoding="utf-8")
+        assert team_part(path, text) == part, f"{path}: the team's part"
     # Each edit to a moved file: in its patch, named in the output with where it goes now.
     for old, line in edited.items():
         patch = project / PATCHES / f"{old}.patch"

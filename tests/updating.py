@@ -102,18 +102,21 @@ def edit_like_a_team(project: Path, manifest: Manifest = MANIFEST) -> TeamWork:
     readme = project / README
     text = readme.read_text(encoding="utf-8")
     readme.write_text(text.replace(README_MARKER, TEAM_NOTES + README_MARKER), encoding="utf-8")
-    _replace_first(  # `team = []` as generated, or `team = [` once the group has entries
-        project / PYPROJECT,
-        r"^team = \[\]?$",
-        lambda m: f"team = [\n{TEAM_DEPENDENCY}" + ("\n]" if m.group(0).endswith("]") else ""),
-    )
+    # A project from before the team's dependency group (a template version older than it) has none to edit.
+    has_group = re.search(r"^team = \[", (project / PYPROJECT).read_text(encoding="utf-8"), re.MULTILINE)
+    if has_group:
+        _replace_first(  # `team = []` as generated, or `team = [` once the group has entries
+            project / PYPROJECT,
+            r"^team = \[\]?$",
+            lambda m: f"team = [\n{TEAM_DEPENDENCY}" + ("\n]" if m.group(0).endswith("]") else ""),
+        )
     user_owned = [path for path, owner in manifest.files(full_answers(answers)).items() if owner == "user"]
     return TeamWork(
         edited_lines={
             f"src/{package}/train.py": [printed, *TEAM_FUNCTION.strip().splitlines()],
             "config/train.toml": [setting],
             README: TEAM_NOTES.strip().splitlines(),
-            PYPROJECT: [TEAM_DEPENDENCY],
+            **({PYPROJECT: [TEAM_DEPENDENCY]} if has_group else {}),
         },
         user_files={path: (project / path).read_bytes() for path in user_owned},
         shared_parts=shared_parts(project, answers, manifest),

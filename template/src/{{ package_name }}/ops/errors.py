@@ -10,3 +10,12 @@ from __future__ import annotations
 
 class OpsError(Exception):
     """A problem with the project's settings, data or state that the message tells how to fix."""
+
+
+class ConfigError(OpsError):
+    """A config/*.toml file that cannot be read or whose values are wrong (settings.py checks them).
+
+    Its message has one line per problem, each naming the file, the key (or the line, for broken TOML) and
+    the fix, e.g. `config/deploy.toml: canary.challenger_share: 1.0 is not below 1; set a share in [0, 1),
+    e.g. 0.1`.
+    """

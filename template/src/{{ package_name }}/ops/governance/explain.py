@@ -33,23 +33,19 @@ from matplotlib.figure import Figure
 from sklearn.inspection import permutation_importance
 
 from ...data import TARGET
-from ..config import load_config
-from ..errors import OpsError
 from ..lifecycle import held_out_rows, model_inputs
 from ..reports import html
 from ..serving.explanations import Explainer, read, report_path, settings
+from ..settings import ReportSettings, train_toml
 from ..tracking import registry
 from . import model_card
 
 SHOWN = 20  # features in the report's chart
-SCORINGS = ("roc_auc", "accuracy", "f1")
 
 
-def importance(model: Any, rows: pd.DataFrame, config: dict[str, Any], seed: int) -> list[dict[str, Any]]:
+def importance(model: Any, rows: pd.DataFrame, config: ReportSettings, seed: int) -> list[dict[str, Any]]:
     """Each input feature's permutation importance (scikit-learn's) on labelled rows, most important first."""
-    scoring, repeats = str(config["scoring"]), int(config["repeats"])
-    if scoring not in SCORINGS:
-        raise OpsError(f"config/explain.toml: report.scoring {scoring!r} is not one of {', '.join(SCORINGS)}")
+    scoring, repeats = config.scoring, config.repeats
     inputs = model_inputs(rows.drop(columns=[TARGET]), model)
     found = permutation_importance(
         model, inputs, rows[TARGET], scoring=scoring, n_repeats=repeats, random_state=seed
@@ -68,17 +64,17 @@ def importance(model: Any, rows: pd.DataFrame, config: dict[str, Any], seed: int
 
 def build(model: Any, rows: pd.DataFrame, model_name: str, version: str, data_version: str) -> dict[str, Any]:
     """A version's report on its held-out rows: the ranked features and the reference row."""
-    config = settings()["report"]
+    config = settings().report
     inputs = model_inputs(rows.drop(columns=[TARGET]), model)
     return {
         "model_name": model_name,
         "version": version,
         "data_version": data_version,
         "method": "permutation importance",
-        "scoring": str(config["scoring"]),
-        "repeats": int(config["repeats"]),
+        "scoring": config.scoring,
+        "repeats": config.repeats,
         "rows": len(rows),
-        "features": importance(model, rows, config, int(load_config("train")["seed"])),
+        "features": importance(model, rows, config, train_toml().seed),
         "reference": {str(name): round(float(value), 9) for name, value in inputs.mean().items()},
         "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }

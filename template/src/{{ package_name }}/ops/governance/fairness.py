@@ -31,10 +31,10 @@ from fairlearn.metrics import (
 )
 
 from ...data import TARGET
-from ..config import load_config
 from ..data import data_pipeline
 from ..errors import OpsError
 from ..lifecycle import model_inputs
+from ..settings import FairnessSettings, config_problem, fairness_toml
 
 CONFIG_FILE = "config/fairness.toml"
 NOT_CONFIGURED = "fairness: not configured (config/fairness.toml sensitive_attribute is empty)"
@@ -45,23 +45,19 @@ LIMITS = {
 }
 
 
-def settings() -> dict[str, Any]:
+def settings() -> FairnessSettings:
     """config/fairness.toml, checked: the attribute is an input column of the catalog, the limits numbers."""
-    config = load_config("fairness")
-    attribute = str(config.get("sensitive_attribute", ""))
+    config = fairness_toml()
+    attribute = config.sensitive_attribute
     columns = [name for name in data_pipeline.catalog_entry()["schema"] if name != TARGET]
     if attribute and attribute not in columns:
-        raise OpsError(
-            f"{CONFIG_FILE}: sensitive_attribute {attribute!r} is not an input column of config/catalog.yml "
-            f'({", ".join(columns)}); name one of them, or "" for none'
+        raise config_problem(
+            FairnessSettings,
+            "sensitive_attribute",
+            f'"{attribute}" is not an input column of config/catalog.yml',
+            f'name one of {", ".join(columns)}, or "" for none',
         )
-    limits = {}
-    for key in LIMITS.values():
-        value = config.get(key)
-        if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
-            raise OpsError(f"{CONFIG_FILE}: {key} must be a number of 0 or more, not {value!r}")
-        limits[key] = float(value)
-    return {"sensitive_attribute": attribute, **limits}
+    return config
 
 
 def measure(actual: pd.Series, predicted: np.ndarray, groups: pd.Series) -> dict[str, Any]:
@@ -94,11 +90,11 @@ def measure(actual: pd.Series, predicted: np.ndarray, groups: pd.Series) -> dict
     }
 
 
-def check(model: Any, rows: pd.DataFrame, config: dict[str, Any] | None = None) -> dict[str, Any]:
+def check(model: Any, rows: pd.DataFrame, config: FairnessSettings | None = None) -> dict[str, Any]:
     """The model's fairness on labelled rows: `configured`, `passed`, `summary`, and when configured the
     `attribute`, `metrics`, `limits`, `groups` and the `violations` (one per limit exceeded)."""
     config = config or settings()
-    attribute = config["sensitive_attribute"]
+    attribute = config.sensitive_attribute
     if not attribute:
         return {"configured": False, "passed": True, "status": "not configured", "summary": NOT_CONFIGURED}
     groups = rows[attribute].astype(str)
@@ -111,7 +107,7 @@ def check(model: Any, rows: pd.DataFrame, config: dict[str, Any] | None = None) 
     actual = (rows[TARGET] == positive).astype(int)
     predicted = (model.predict(model_inputs(rows.drop(columns=[TARGET]), model)) == positive).astype(int)
     measured = measure(actual, predicted, groups)
-    limits = {metric: config[key] for metric, key in LIMITS.items()}
+    limits = {metric: getattr(config, key) for metric, key in LIMITS.items()}
     violations = [
         f"{metric} {value:.4f} above {limits[metric]} ({CONFIG_FILE} {LIMITS[metric]})"
         for metric, value in measured["metrics"].items()

@@ -23,10 +23,11 @@ from typing import Any
 
 from ...data import TARGET
 from ...model import evaluate
-from ..config import REPORTS_DIR, load_config
+from ..config import REPORTS_DIR
 from ..errors import OpsError
 from ..lifecycle import held_out_rows, model_inputs
 from ..serving import explanations
+from ..settings import ModelCardSettings, model_card_toml
 from ..tracking import registry
 from . import audit
 
@@ -34,9 +35,9 @@ CARDS_DIR = REPORTS_DIR / "model_cards"
 DECISIONS = ("promotion", "refusal", "rollback")
 
 
-def settings() -> dict[str, Any]:
-    """config/model_card.toml: owner, intended use, out-of-scope use, limitations."""
-    return load_config("model_card")
+def settings() -> ModelCardSettings:
+    """config/model_card.toml, checked: owner, intended use, out-of-scope use, limitations."""
+    return model_card_toml()
 
 
 def card_path(name: str, number: str, suffix: str = ".json") -> Path:
@@ -108,10 +109,10 @@ def build(
         "environment": {
             key.removeprefix("env."): value for key, value in tags.items() if key.startswith("env.")
         },
-        "owner": user["owner"],
-        "intended_use": user["intended_use"],
-        "out_of_scope": user["out_of_scope"],
-        "limitations": list(user["limitations"]),
+        "owner": user.owner,
+        "intended_use": user.intended_use,
+        "out_of_scope": user.out_of_scope,
+        "limitations": list(user.limitations),
         "decisions": decisions(version.name, version.version),
         "fairness": fairness(version.name, version.version),
         "explanation": str(explained) if explained.is_file() else None,

@@ -35,11 +35,19 @@ from sklearn.metrics import roc_auc_score
 from ... import features
 from ...data import ID, TARGET
 from ...model import score
-from ..config import ARTIFACTS_DIR, REPORTS_DIR, load_config
+from ..config import ARTIFACTS_DIR, REPORTS_DIR
 from ..data import data_pipeline, data_versions
 from ..lifecycle import held_out_of, model_inputs
 from ..reports import html
 from ..serving.predictions import PREDICTIONS_DIR, LogReader
+from ..settings import (
+    DataDriftSettings,
+    DriftSettings,
+    MonitoringSettings,
+    PerformanceSettings,
+    config_problem,
+    monitoring_toml,
+)
 from ..tracking import registry
 from ..tracking.registry import CHAMPION
 from . import alerts, drift
@@ -52,9 +60,9 @@ EXIT_ALERT = 2
 MAX_TABLE_ROWS = 30
 
 
-def settings() -> dict[str, Any]:
-    """config/monitoring.toml."""
-    return load_config("monitoring")
+def settings() -> MonitoringSettings:
+    """config/monitoring.toml, checked."""
+    return monitoring_toml()
 
 
 def predictions_path() -> Path:
@@ -64,7 +72,7 @@ def predictions_path() -> Path:
 
 def labels_path() -> Path:
     """The labels that have arrived: MONITORING_LABELS, else config/monitoring.toml performance.labels."""
-    return Path(os.environ.get(LABELS_ENV) or ARTIFACTS_DIR / str(settings()["performance"]["labels"]))
+    return Path(os.environ.get(LABELS_ENV) or ARTIFACTS_DIR / settings().performance.labels)
 
 
 def training_rows(data_version: str | None) -> tuple[pd.DataFrame, str, bool]:
@@ -83,25 +91,25 @@ def training_rows(data_version: str | None) -> tuple[pd.DataFrame, str, bool]:
     return data_pipeline.transform(data_pipeline.validate(extract)), data_version, restored
 
 
-def data_drift(reference: pd.DataFrame, current: pd.DataFrame, config: dict[str, Any]) -> dict[str, Any]:
+def data_drift(reference: pd.DataFrame, current: pd.DataFrame, config: DataDriftSettings) -> dict[str, Any]:
     """drift.py's report of the traffic's declared features against the training data's."""
     return drift.drift_report(
         reference,
         current,
-        psi_threshold=float(config["psi_threshold"]),
-        ks_pvalue=float(config["ks_pvalue"]),
-        bins=int(config.get("bins", 10)),
+        psi_threshold=config.psi_threshold,
+        ks_pvalue=config.ks_pvalue,
+        bins=config.bins,
     )
 
 
-def prediction_drift(reference: np.ndarray, current: np.ndarray, config: dict[str, Any]) -> dict[str, Any]:
+def prediction_drift(reference: np.ndarray, current: np.ndarray, config: DriftSettings) -> dict[str, Any]:
     """The answered probabilities against the champion's on its held-out rows (PSI and KS, as drift.py)."""
     measures = drift.compare_feature(
         pd.Series(reference, name="probability"),
         pd.Series(current, name="probability"),
-        psi_threshold=float(config["psi_threshold"]),
-        per_test=float(config["ks_pvalue"]) / 2,
-        bins=int(config.get("bins", 10)),
+        psi_threshold=config.psi_threshold,
+        per_test=config.ks_pvalue / 2,
+        bins=config.bins,
     )
     return {
         **measures,
@@ -112,7 +120,9 @@ def prediction_drift(reference: np.ndarray, current: np.ndarray, config: dict[st
     }
 
 
-def performance(traffic: pd.DataFrame, labels: pd.DataFrame, config: dict[str, Any]) -> dict[str, Any] | None:
+def performance(
+    traffic: pd.DataFrame, labels: pd.DataFrame, config: PerformanceSettings
+) -> dict[str, Any] | None:
     """Scores of the logged predictions whose labels have arrived; None when none has."""
     if traffic.empty or ID not in traffic.columns:
         return None
@@ -122,14 +132,17 @@ def performance(traffic: pd.DataFrame, labels: pd.DataFrame, config: dict[str, A
     labelled = keyed.merge(labels, on=ID, how="inner")
     if labelled.empty:
         return None
-    metric, minimum = str(config["metric"]), float(config["min_value"])
-    enough = len(labelled) >= int(config["min_labelled"])
+    metric, minimum = config.metric, config.min_value
+    enough = len(labelled) >= config.min_labelled
     metrics: dict[str, float | None] = dict(score(labelled[TARGET], labelled["prediction"]))
     both = labelled[TARGET].nunique() == 2
     metrics["roc_auc"] = float(roc_auc_score(labelled[TARGET], labelled["probability"])) if both else None
     if metric not in metrics:
-        raise ValueError(
-            f"config/monitoring.toml: performance.metric {metric!r} is not one of {sorted(metrics)}"
+        raise config_problem(
+            MonitoringSettings,
+            "performance.metric",
+            f"{metric!r} is not a metric of the labelled predictions",
+            f"name one of {', '.join(sorted(metrics))}",
         )
     value = metrics[metric]
     return {
@@ -137,7 +150,7 @@ def performance(traffic: pd.DataFrame, labels: pd.DataFrame, config: dict[str, A
         "metric": metric,
         "value": value,
         "min_value": minimum,
-        "min_labelled": int(config["min_labelled"]),
+        "min_labelled": config.min_labelled,
         "judged": enough,
         "breach": bool(enough and value is not None and value < minimum),
         "metrics": metrics,
@@ -161,7 +174,7 @@ def check(
     """
     config = settings()
     now = now or datetime.now(UTC)
-    hours = float(config["window"]["hours"])
+    hours = config.window.hours
     # The rows answered in the window, with their inputs: a shadow's lines are left out, so each row counts
     # once, with the answer its caller got.
     log = LogReader(predictions_dir)
@@ -172,9 +185,9 @@ def check(
         "reasons": [],
         "window": {"hours": hours, "rows": len(traffic), "requests": 0},
         "thresholds": {
-            "max_share_drifted": float(config["data_drift"]["max_share_drifted"]),
-            "prediction_psi": float(config["prediction_drift"]["psi_threshold"]),
-            "min_performance": float(config["performance"]["min_value"]),
+            "max_share_drifted": config.data_drift.max_share_drifted,
+            "prediction_psi": config.prediction_drift.psi_threshold,
+            "min_performance": config.performance.min_value,
         },
         "model": None,
         "drift": {},
@@ -199,7 +212,7 @@ def check(
         "data_version": data_version,
         "reference": "restored training data" if restored else "the source as it is now (version not stored)",
     }
-    min_rows = int(config["window"]["min_rows"])
+    min_rows = config.window.min_rows
     if len(traffic) < min_rows:
         notes.append(
             f"{len(traffic)} rows logged in the last {hours:g} h, fewer than {min_rows}: no drift verdict"
@@ -208,10 +221,10 @@ def check(
         inputs = rows.drop(columns=[TARGET])
         reference = features.compute(inputs)
         current = features.compute(traffic[[c for c in inputs.columns if c in traffic.columns]])
-        report = data_drift(reference, current, config["data_drift"])
+        report = data_drift(reference, current, config.data_drift)
         result["drift"], result["drift_summary"] = report["features"], report["summary"]
         drift.write_report(report, reference, current, out_dir)
-        share, limit = report["summary"]["share_drifted"], float(config["data_drift"]["max_share_drifted"])
+        share, limit = report["summary"]["share_drifted"], config.data_drift.max_share_drifted
         if share > limit:
             names = ", ".join(report["summary"]["drifted_features"][:5])
             reasons.append(f"data drift: {share:.0%} of features drifted (limit {limit:.0%}): {names}")
@@ -220,7 +233,7 @@ def check(
             model = registry.load_version(champion.version)
             held_out = held_out_of(rows, champion.tags)
             expected = model.predict_proba(model_inputs(held_out.drop(columns=[TARGET]), model))[:, -1]
-            moved = prediction_drift(expected, answered.to_numpy(dtype=float), config["prediction_drift"])
+            moved = prediction_drift(expected, answered.to_numpy(dtype=float), config.prediction_drift)
             result["prediction_drift"] = moved
             if moved["drifted"]:
                 reasons.append(
@@ -232,7 +245,7 @@ def check(
             notes.append(f"{len(answered)} rows answered by the champion: no prediction drift verdict")
     labels = labels_file or labels_path()
     if labels.is_file():
-        result["performance"] = performance(traffic, pd.read_csv(labels), config["performance"])
+        result["performance"] = performance(traffic, pd.read_csv(labels), config.performance)
     found = result["performance"]
     if found is None:
         notes.append(f"no logged prediction has a label yet ({labels})")

@@ -39,8 +39,9 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 from ...data import ID, TARGET
-from ..config import REPORTS_DIR, load_config
+from ..config import REPORTS_DIR
 from ..reports import html
+from ..settings import pipeline_toml
 
 EPSILON = 1e-4  # the share given to an empty bin, so that PSI stays finite
 MAX_PLOTS = 12  # the HTML plots the most drifted features only, to stay small and quick to write
@@ -49,12 +50,7 @@ EXIT_DRIFT = 3
 
 def settings() -> dict[str, Any]:
     """The `[drift]` table of config/pipeline.toml as keyword arguments of `drift_report`."""
-    table = load_config("pipeline")["drift"]
-    return {
-        "psi_threshold": float(table["psi_threshold"]),
-        "ks_pvalue": float(table["ks_pvalue"]),
-        "bins": int(table.get("bins", 10)),
-    }
+    return pipeline_toml().drift.model_dump()
 
 
 def feature_columns(reference: pd.DataFrame, current: pd.DataFrame) -> list[str]:

@@ -5,10 +5,10 @@ The service (`make serve`) writes one JSON line per request to $ARTIFACTS_DIR/pr
 registry version and alias that answered it. This report reads every line and, per version: the requests
 and rows it answered, its observed share of the requests beside config/deploy.toml's
 `canary.challenger_share` (0 while `[shadow] enabled`: the service turns the canary off then), the share of
-rows it predicted positive and its mean probability. Once labels
-arrive (a CSV of `id` and the target, such as the data/labels.csv of `make predict`), the predictions are
-joined with them on `id` and scored per version: accuracy, F1 and ROC AUC, as `make monitor` scores them.
-Written to reports/canary.json and reports/canary.html.
+rows it predicted positive and its mean probability. Once labels arrive (a CSV of `id` and the target, such
+as the data/labels.csv of `make predict`), the predictions are joined with them on `id` and scored per
+version: accuracy, F1 and ROC AUC, as `make monitor-batch` scores a batch. Written to reports/canary.json
+and reports/canary.html.
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ from sklearn.metrics import roc_auc_score
 
 from ...data import ID, TARGET
 from ...model import score
-from ..config import DATA_DIR, REPORTS_DIR, load_config
+from ..config import DATA_DIR, REPORTS_DIR
 from ..serving.predictions import PREDICTIONS_DIR, LogReader
+from ..settings import deploy_toml
 from ..tracking.registry import CHAMPION
 from . import html
 
@@ -137,9 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     labels_file = args.labels or (LABELS_FILE if LABELS_FILE.is_file() else None)
     labels = None if labels_file is None else pd.read_csv(labels_file)
-    deploy = load_config("deploy")
-    share = float(deploy.get("canary", {}).get("challenger_share", 0.0))
-    shadowing = bool(deploy.get("shadow", {}).get("enabled", False))
+    deploy = deploy_toml()
+    share, shadowing = deploy.canary.challenger_share, deploy.shadow.enabled
     if shadowing:  # the service turns the canary off while the challenger runs in the shadow
         share = 0.0
     log = LogReader(args.logs)

@@ -23,8 +23,9 @@ from typing import Any
 import pandas as pd
 
 from ...data import ID, TARGET
-from ..config import REPORTS_DIR, load_config
+from ..config import REPORTS_DIR
 from ..serving.predictions import PREDICTIONS_DIR, LogReader
+from ..settings import deploy_toml
 from . import canary, html
 from .canary import LABELS_FILE, version_summary
 
@@ -170,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         print(empty, file=sys.stderr)
         return 1
     json_file, html_file = write_report(report, args.out)
-    enabled = bool(load_config("deploy").get("shadow", {}).get("enabled", False))
+    enabled = deploy_toml().shadow.enabled
     print(f"{model}: {report['requests']} requests shadowed ([shadow] enabled = {str(enabled).lower()} now)")
     for pair in report["comparisons"]:
         deltas = pair["metric_deltas"] or {}

@@ -29,7 +29,8 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from ..config import REPORTS_DIR, load_config
+from ..config import REPORTS_DIR
+from ..settings import ExplainSettings, explain_toml
 
 EXPLANATIONS_DIR = REPORTS_DIR / "explanations"
 
@@ -38,9 +39,9 @@ class ExplanationUnavailableError(LookupError):
     """A per-prediction explanation needs what is not there (a report with the reference row)."""
 
 
-def settings() -> dict[str, Any]:
-    """config/explain.toml: `[report]` scoring and repeats, `[explanations]` enabled and top_features."""
-    return load_config("explain")
+def settings() -> ExplainSettings:
+    """config/explain.toml, checked: [report] scoring and repeats, [explanations] enabled and top_features."""
+    return explain_toml()
 
 
 def report_path(name: str, number: str, suffix: str = ".json") -> Path:
