@@ -57,13 +57,18 @@ class Comparison:
         return self.median("copier", judge) / self.median("ccds", judge)
 
 
+def git_dir(source: Path) -> Path:
+    """The git directory of a clone, bare or not."""
+    return source if (source / "HEAD").is_file() else source / ".git"
+
+
 def ccds_source() -> Path | None:
     """The local clone of ccds's repository the comparison builds from, or None when there is none."""
     source = Path(os.environ.get("CCDS_SOURCE", DEFAULT_SOURCE))
     found = subprocess.run(
         [
             "git",
-            f"--git-dir={source}" if (source / "HEAD").is_file() else f"--git-dir={source / '.git'}",
+            f"--git-dir={git_dir(source)}",
             "rev-parse",
             "--verify",
             "--quiet",
@@ -78,11 +83,10 @@ def ccds_source() -> Path | None:
 
 def ccds_repo(work: Path, source: Path) -> Path:
     """The ccds template as its default source is: a git repository with the tag v2.3.0."""
-    git_dir = source if (source / "HEAD").is_file() else source / ".git"
     archive = subprocess.run(
         [
             "git",
-            f"--git-dir={git_dir}",
+            f"--git-dir={git_dir(source)}",
             "archive",
             "--prefix=cookiecutter-data-science/",
             f"v{CCDS_VERSION}",

@@ -31,6 +31,7 @@ from conftest import (
     full_answers,
     project_files,
 )
+from dockerfiles import cli_commands
 from updating import team_part
 
 COMBINATIONS = all_answers()
@@ -172,9 +173,9 @@ def test_make_targets_are_phony_and_call_the_manifests_commands(
     commands = MANIFEST.commands(full)
     called = set(CLI_CALL.findall(makefile))
     assert called <= set(commands), f"the Makefile calls commands the project lacks: {called - set(commands)}"
-    cli = (project / "src" / full["package_name"] / "ops" / "cli.py").read_text(encoding="utf-8")
-    offered = dict(re.findall(r'^    "([a-z-]+)": "([\w.]+)",$', cli, re.MULTILINE))
-    assert offered == commands, "ops/cli.py's COMMANDS differ from components.yml's commands"
+    assert cli_commands(project, full["package_name"]) == commands, (
+        "ops/cli.py's COMMANDS differ from components.yml's commands"
+    )
     readme = (project / "README.md").read_text(encoding="utf-8")
     named = set(MAKE_MENTION.findall(readme))
     assert named <= targets, f"the README names targets the Makefile lacks: {named - targets}"
