@@ -13,7 +13,6 @@ import pandas as pd
 from .data import ID, TARGET, split
 from .model import build_model, evaluate
 from .ops import lifecycle
-from .ops.config import load_config
 
 
 def train(data: pd.DataFrame, config: dict[str, Any]) -> lifecycle.TrainingResult:
@@ -31,7 +30,7 @@ def train(data: pd.DataFrame, config: dict[str, Any]) -> lifecycle.TrainingResul
 
 
 def main() -> None:
-    config = load_config("train")
+    config = lifecycle.train_config()
     result = train(lifecycle.training_data(), config)
     saved = lifecycle.record_run(result)
     for name, value in sorted(result.metrics.items()):
