@@ -1,17 +1,17 @@
 """The generated project's own interface works, as its team would use it.
 
-For the projects of the built levels (every stack at the highest level and at levels 0 and 1, a covering half
-of the stacks at the levels between: `runs_make`), in a fresh git repo: `make install`, `make lint` (from the
-level that adds it), `make test`, `make train`, `make pipeline` and, on SageMaker / Vertex AI, `make
-pipeline-definition` (from level 2), and `make monitor-batch` (level 4: `make monitor`) pass; from level 3
-`make promote` makes the pipeline's model the champion, `make serve` starts the service as a real process and
-`make smoke` checks it over HTTP, `make canary-report` reads what it logged and (self-hosted, at the highest
-level) `make bench` must find the service's throughput at least that of `mlflow models serve` of the same
-model (p99 is too noisy on a shared CI machine to assert; the report keeps it). At level 4, `make retrain`,
-`make audit`, `make model-card-report`, `make explain-report` and `make compliance-report` run, and
-(self-hosted) the scenario of continuous.py. The runs leave nothing for git to track but the lock file `make
-install` writes. `make maturity` names the level and the command that steps up, and lists each file under its
-owner.
+For the projects of the built levels (every stack at levels 0 and 1, and above them a covering subset: each
+tracker x platform pair at one level, every tracker on the default platform at the highest: `runs_make`), in a
+fresh git repo: `make install`, `make lint` (from the level that adds it), `make test`, `make train`, `make
+pipeline` and, on SageMaker / Vertex AI, `make pipeline-definition` (from level 2), and `make monitor-batch`
+(level 4: `make monitor`) pass; from level 3 `make promote` makes the pipeline's model the champion, `make
+serve` starts the service as a real process and `make smoke` checks it over HTTP, `make canary-report` reads
+what it logged and (self-hosted, at the highest level) `make bench` must find the service's throughput at
+least that of `mlflow models serve` of the same model (p99 is too noisy on a shared CI machine to assert; the
+report keeps it). At level 4, `make retrain`, `make audit`, `make model-card-report`, `make explain-report`
+and `make compliance-report` run, and (self-hosted) the scenario of continuous.py. The runs leave nothing for
+git to track but the lock file `make install` writes. `make maturity` names the level and the command that
+steps up, and lists each file under its owner.
 
 Many combinations render the same project apart from the files that record their answers (below level 2
 the platform changes nothing; at level 0 neither does the rest of the stack) or that only the CI reads (the
@@ -89,17 +89,22 @@ for _answers in all_answers():
 def runs_make(combinations: list[dict[str, Any]]) -> bool:
     """Whether the make targets run for this predicted project.
 
-    Every project of the highest level runs them, and every project below the level where the platform
-    starts to matter. Between the two, a level holds every file of the level below it, so each
-    tracker x platform pair runs at one lower level and the highest: the lower levels alternate, pairs
-    whose tracker and platform indices and level add up to an even number. The levels' own Jinja branches
-    still run in every level, for both trackers and every platform; CI time stays within budget.
+    Every project below the level where the platform starts to matter runs them. From there, a level holds
+    every file of the level below it, so each tracker x platform pair runs at one level of the two above
+    the pipeline's: the lower levels alternate (pairs whose tracker and platform indices and level add up to
+    an even number) and the highest runs the pairs its level below skipped, plus every tracker on the
+    default platform, where the highest level's own scenario (serving, shadow, retraining, the trail) runs.
+    The levels' own Jinja branches still run in every level, for both trackers and every platform (the
+    render tests); CI time stays within budget.
     """
     answers = combinations[0]
     level = answers["maturity_level"]
-    if level == MANIFEST.highest_level or level < PIPELINE_FROM_LEVEL:
+    if level < PIPELINE_FROM_LEVEL:
         return True
     indices = [list(STACK_CHOICES[q]).index(answers[q]) for q in ("tracker", "platform")]
+    if level == MANIFEST.highest_level:
+        default_platform = indices[1] == 0
+        return default_platform or (sum(indices) + level - 1) % 2 != 0
     return (sum(indices) + level) % 2 == 0
 
 
