@@ -27,6 +27,7 @@ YamlLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = ROOT / "components.yml"
+ACTIONS = ROOT / "stacks" / "ci" / "actions.yml"
 ANSWERS_FILE = ".copier-answers.yml"
 OWNERS = ("template", "user", "shared")
 DEFAULTS: dict[str, Any] = {
@@ -40,6 +41,13 @@ DEFAULTS: dict[str, Any] = {
 
 class UnknownComponent(KeyError):
     """A component name that components.yml does not have (a typo in a template's `ladder_has`)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class UnknownAction(KeyError):
+    """A GitHub action a workflow names that stacks/ci/actions.yml does not pin."""
 
     def __str__(self) -> str:
         return str(self.args[0])
@@ -173,6 +181,27 @@ def load_manifest(path: Path = MANIFEST) -> Manifest:
                 raise ValueError(f"components.yml: {name}: when.{question} allows only {sorted(known)}")
         components.append(Component(name=name, **entry))
     return Manifest(levels=raw["levels"], stack=raw["stack"], components=components)
+
+
+@dataclass(frozen=True)
+class Action:
+    """A GitHub action of stacks/ci/actions.yml: the commit a workflow runs, and the release it is."""
+
+    name: str
+    version: str
+    commit: str
+
+    def uses(self) -> str:
+        """A workflow's `uses:` value: the commit, then the version as a comment (Renovate's pinned form)."""
+        return f"{self.name}@{self.commit} # {self.version}"
+
+
+@functools.cache
+def load_actions(path: Path = ACTIONS) -> dict[str, Action]:
+    """stacks/ci/actions.yml: every GitHub action a generated workflow may use, by owner/name."""
+    with path.open(encoding="utf-8") as handle:
+        entries = yaml.load(handle, Loader=YamlLoader)
+    return {name: Action(name, str(pin["version"]), str(pin["commit"])) for name, pin in entries.items()}
 
 
 def recorded_answers(dst_path: str | Path) -> dict[str, Any]:
@@ -409,7 +438,15 @@ class LadderExtension(Extension):
                 f"({manifest.level_name(requested)}); the files you own are kept."
             )
 
+        def ladder_action(name: str) -> str:
+            """`owner/name@<commit> # <version>` (stacks/ci/actions.yml); an unpinned one fails the render."""
+            actions = load_actions()
+            if name not in actions:
+                raise UnknownAction(f"{name!r} is not in {ACTIONS.relative_to(ROOT)}: pin it there first")
+            return actions[name].uses()
+
         environment.globals.update(
+            ladder_action=ladder_action,
             ladder_exclude=ladder_exclude,
             ladder_commands=ladder_commands,
             ladder_has=ladder_has,

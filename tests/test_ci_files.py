@@ -22,8 +22,11 @@ import pytest
 import yaml
 from conftest import MANIFEST, STACK_CHOICES, Render, all_answers, answers_id, full_answers
 from gitlab_ci import GLOBAL_KEYS
+from jinja2 import Environment
+from ladder import LadderExtension, UnknownAction, load_actions
 
 BIN = Path(sys.executable).parent
+TEMPLATE = Path(__file__).resolve().parent.parent / "template"
 
 
 @dataclass(frozen=True)
@@ -121,13 +124,75 @@ def test_github_workflow_is_least_privilege(render: Render, answers: dict[str, A
         assert job.get("permissions", {}) != "write-all", f"job {name}: list the scopes it writes"
 
 
+ACTIONS = load_actions()
+USES = re.compile(r"^\s*(?:-\s+)?uses:\s*(.*?)\s*$", re.MULTILINE)
+
+
+def test_pinned_actions_are_commits_of_a_release() -> None:
+    """stacks/ci/actions.yml: a full commit and the exact release tag it was resolved from, per action."""
+    for action in ACTIONS.values():
+        assert re.fullmatch(r"[0-9a-f]{40}", action.commit), f"{action.name}: {action.commit!r} is no commit"
+        assert re.fullmatch(r"v\d+\.\d+\.\d+", action.version), f"{action.name}: {action.version!r}"
+
+
 @pytest.mark.parametrize(("answers", "path"), GITHUB_WORKFLOWS)
-def test_github_actions_are_pinned(render: Render, answers: dict[str, Any], path: str) -> None:
+def test_github_actions_are_pinned_to_a_commit(render: Render, answers: dict[str, Any], path: str) -> None:
+    """Every `uses:` is `owner/name@<commit> # <version>`, exactly as stacks/ci/actions.yml pins it."""
+    text = (render(answers) / path).read_text(encoding="utf-8")
+    uses = USES.findall(text)
+    assert uses, "a workflow that uses no action"
+    pinned = {action.uses() for action in ACTIONS.values()}
+    wrong = [line for line in uses if line not in pinned]
+    assert wrong == [], f"pin these in stacks/ci/actions.yml and use ladder_action(): {wrong}"
     workflow = load(render(answers), path)
     steps = [step for job in workflow["jobs"].values() for step in job.get("steps", [])]
-    uses = [step["uses"] for step in steps if "uses" in step]
-    pinned = re.compile(r"^[\w.-]+/[\w./-]+@(v\d+(\.\d+)*|[0-9a-f]{40})$")
-    assert [action for action in uses if not pinned.match(action) and not action.startswith("./")] == []
+    assert len([step for step in steps if "uses" in step]) == len(uses)
+
+
+def test_an_unpinned_action_fails_the_render() -> None:
+    environment = Environment(extensions=[LadderExtension])
+    with pytest.raises(UnknownAction, match=r"'actions/chekout' is not in stacks/ci/actions.yml: pin it"):
+        environment.from_string('uses: {{ ladder_action("actions/chekout") }}').render()
+
+
+def test_every_pinned_action_is_used() -> None:
+    """An action no template file names would only be kept up to date for nothing."""
+    sources = "\n".join(
+        path.read_text(encoding="utf-8") for path in (TEMPLATE / ".github").rglob("*") if path.is_file()
+    )
+    assert sorted(name for name in ACTIONS if f'ladder_action("{name}")' not in sources) == []
+
+
+ZIZMOR = (str(BIN / "zizmor"), "--offline", "--no-progress", "--format", "plain")
+
+
+@pytest.mark.parametrize(("answers", "path"), GITHUB_WORKFLOWS)
+def test_zizmor_finds_nothing(render: Render, answers: dict[str, Any], path: str) -> None:
+    """zizmor's offline audits, default persona (run once per distinct workflow)."""
+    returncode, output = run_check(ZIZMOR, render(answers) / path)
+    assert returncode == 0, f"zizmor {path}:\n{output}"
+
+
+@pytest.mark.parametrize(("answers", "path"), GITHUB_WORKFLOWS)
+def test_github_checkouts_keep_no_credentials(render: Render, answers: dict[str, Any], path: str) -> None:
+    workflow = load(render(answers), path)
+    for name, job in workflow["jobs"].items():
+        for step in job.get("steps", []):
+            if str(step.get("uses", "")).startswith("actions/checkout@"):
+                assert step.get("with", {}).get("persist-credentials") is False, f"job {name}: {step}"
+
+
+@pytest.mark.parametrize(("answers", "path"), GITHUB_WORKFLOWS)
+def test_github_secrets_only_in_jobs_with_an_environment(
+    render: Render, answers: dict[str, Any], path: str
+) -> None:
+    """A job that reads a secret runs in an environment, whose protection rules (branches, reviewers) then
+    guard the secret; no other job sees it."""
+    workflow = load(render(answers), path)
+    assert "secrets." not in yaml.safe_dump({k: v for k, v in workflow.items() if k != "jobs"})
+    for name, job in workflow["jobs"].items():
+        if "secrets." in yaml.safe_dump(job):
+            assert job.get("environment"), f"job {name} reads a secret outside an environment"
 
 
 def scripts(document: Any, key: str | None = None) -> list[str]:

@@ -294,13 +294,6 @@ ALLOWED = [
             ("github", "gha-"),
         )
     ),
-    Allowed(
-        "wandb",
-        named("ci.yml"),
-        re.compile(r"^\s*WANDB_MODE: offline$"),
-        "FOLLOW-UP: .github/workflows/ci.yml is a static file (not .jinja): its test job sets WANDB_MODE for "
-        "every tracker",
-    ),
 ]
 
 
