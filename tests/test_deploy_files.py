@@ -468,6 +468,15 @@ def test_deployment_reads_the_registry_of_its_tracker(render: Render, answers: d
         assert not [name for name in variables if name.startswith("MLFLOW")]
 
 
+@pytest.mark.parametrize("answers", WITH_DEPLOYMENT)
+def test_production_overlay_names_no_moving_tag(render: Render, answers: dict[str, Any]) -> None:
+    """Production's image comes from the deploy (the commit's tag); the overlay's own is a placeholder."""
+    path = render(answers) / K8S / "overlays/production/kustomization.yaml"
+    overlay = yaml.safe_load(path.read_text(encoding="utf-8"))
+    tags = [image.get("newTag") for image in overlay.get("images", [])]
+    assert tags == ["set-by-make-deploy"], tags
+
+
 # ------------------------------------------------------------------------------------------- make deploy
 
 FAKE_KUBECTL = """#!/bin/sh
@@ -511,8 +520,10 @@ def test_make_deploy_applies_the_overlay_with_the_image(
     refused = [
         make("ENV=prod", f"IMAGE={image}"),
         make("ENV=staging", "IMAGE=registry.example.com:5000/model"),
+        make("ENV=production"),  # production never falls back on the overlay's image
     ]
-    assert [r.returncode for r in refused] == [2, 2], [r.stderr for r in refused]
+    assert [r.returncode for r in refused] == [2, 2, 2], [r.stderr for r in refused]
+    assert "IMAGE=" in refused[-1].stderr, refused[-1].stderr
     assert not log.exists(), "kubectl was called for a refused deploy"
     documented = subprocess.run(["make", "help"], cwd=project, capture_output=True, text=True, check=True)
     line = next(row for row in documented.stdout.splitlines() if "make deploy" in row)

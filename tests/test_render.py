@@ -130,6 +130,7 @@ OWNED_LINE = "# Kept by the template: `copier update` rewrites this file."
 NO_COMMENT = {
     ".python-version": "one version number, read by uv and pyenv",
     ".mlops-ladder/manifest.json": "JSON",
+    "renovate.json": "JSON: its description's first line says so",
     ".copier-answers.yml": "written by copier, with its own warning line",
 }
 
