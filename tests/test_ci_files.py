@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import re
+import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -968,3 +970,216 @@ def test_no_cache_holds_the_trail(render: Render, answers: dict[str, Any]) -> No
     project = render(answers)
     cached = [path for file in ci_files(answers) for path in cached_paths(load(project, file))]
     assert [path for path in cached if path.strip("/").startswith(TRAIL_PATHS)] == []
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Template updates: `copier update --trust` runs the template's own code (its Jinja extension), so the job
+# that runs it holds no write token; it hands its result on as a patch to a job that holds the token, runs
+# only git and opens the pull or merge request. Jobs are found by what they run.
+
+UPDATE_COMPONENTS = built("template_updates")
+UPDATE = [
+    pytest.param(a, id=answers_id(a))
+    for a in all_answers([min(c.level for c in UPDATE_COMPONENTS)])
+    if a["platform"] == "self-hosted" and a["tracker"] == "mlflow"  # the update files name no other choice
+]
+RENDERS_UPDATE = re.compile(r"\bcopier update\b")
+
+
+def update_jobs(project: Path, answers: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The jobs of the template-update file(s), with GitLab's `extends` merged in."""
+    [path] = enabled_files(UPDATE_COMPONENTS, answers)
+    if answers["ci"] == "github":
+        return dict(load(project, path)["jobs"])
+    merged = gitlab_ci.jobs(gitlab_ci.merged_config(project))
+    return {name: merged[name] for name in jobs_of(project, path)}
+
+
+def split_update(jobs: dict[str, dict[str, Any]]) -> tuple[str, str]:
+    """(the job that runs copier update, the job that hands its result to the forge)."""
+    [render] = [name for name, job in jobs.items() if RENDERS_UPDATE.search(script_of(job))]
+    [opener] = [name for name in jobs if name != render]
+    return render, opener
+
+
+@pytest.mark.parametrize("answers", UPDATE)
+def test_template_update_runs_the_template_without_a_write_token(
+    render: Render, answers: dict[str, Any]
+) -> None:
+    jobs = update_jobs(render(answers), answers)
+    renderer, opener = split_update(jobs)
+    rendering, opening = yaml.safe_dump(jobs[renderer]), yaml.safe_dump(jobs[opener])
+    assert "copier update --trust" in script_of(jobs[renderer])
+    assert renderer in needs_of(jobs[opener]), f"{opener} must wait for {renderer}'s patch"
+    assert environment_of(jobs[opener]), f"{opener}: its token belongs to an environment"
+    assert environment_of(jobs[renderer]) is None, f"{renderer} must not see the environment's token"
+    assert not re.search(r"copier|uvx|\buv\b|\bmake\b", script_of(jobs[opener])), f"{opener} runs only git"
+    if answers["ci"] == "github":
+        assert set(jobs[renderer]["permissions"].items()) == {("contents", "read")}
+        assert "secrets." not in rendering and "token" not in rendering.lower()
+        assert dict(jobs[opener]["permissions"]) == {"contents": "write", "pull-requests": "write"}
+    else:
+        assert "TEMPLATE_UPDATE_TOKEN" not in rendering and "TEMPLATE_UPDATE_TOKEN" in opening
+
+
+# A `uvx` standing in for copier: check-update says a newer version exists (exit 2) or not (0); update edits,
+# adds, deletes and writes a binary file, as an update may.
+FAKE_UVX = """#!/bin/sh
+case "$*" in
+  *check-update*) exit "$CHECK_UPDATE_STATUS" ;;
+  *"copier update"*)
+    echo "new line" >> kept.txt; echo added > added.txt; rm gone.txt
+    printf '\\000\\001\\377' > image.bin ;;
+  *) exit 9 ;;
+esac
+"""
+# A `git` whose push is recorded instead of sent.
+FAKE_GIT = """#!/bin/sh
+if [ "$1" = push ]; then echo "$*" > "$PUSH_LOG"; exit 0; fi
+exec "{git}" "$@"
+"""
+
+
+def github_outputs(path: Path) -> dict[str, str]:
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    return dict(line.split("=", 1) for line in lines)
+
+
+def run_update(project: Path, answers: dict[str, Any], work: Path, newer: bool) -> tuple[Path, Path]:
+    """Run both jobs' scripts: the first in a clone of a small repository, the second in a fresh clone
+    given only the first's artifact. Returns (the second clone, the push log)."""
+    jobs = update_jobs(project, answers)
+    renderer, opener = split_update(jobs)
+    bin_dir, origin = work / "bin", work / "origin"
+    bin_dir.mkdir(parents=True)
+    git_path = subprocess.run(["which", "git"], capture_output=True, text=True, check=True).stdout.strip()
+    for name, body in (("uvx", FAKE_UVX), ("git", FAKE_GIT.format(git=git_path))):
+        (bin_dir / name).write_text(body, encoding="utf-8")
+        (bin_dir / name).chmod(0o755)
+    origin.mkdir()
+    for name in ("kept.txt", "gone.txt"):
+        (origin / name).write_text(f"{name}\n", encoding="utf-8")
+    identity = ["-c", "user.name=t", "-c", "user.email=t@example.com"]
+    for command in (["init", "-q", "-b", "main"], ["add", "-A"], [*identity, "commit", "-qm", "base"]):
+        subprocess.run(["git", *command], cwd=origin, check=True, capture_output=True)
+    clones = [work / "render", work / "open"]
+    for clone in clones:
+        subprocess.run(["git", "clone", "-q", str(origin), str(clone)], check=True, capture_output=True)
+    temp = work / "runner-temp"
+    temp.mkdir()
+    env = {
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "HOME": str(work),
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+        "CHECK_UPDATE_STATUS": "2" if newer else "0",
+        "PUSH_LOG": str(work / "push.log"),
+        "RUNNER_TEMP": str(temp),
+        "GITHUB_OUTPUT": str(work / "outputs"),
+        "TEMPLATE_UPDATE_TOKEN": "the-token",
+        "CI_SERVER_HOST": "gitlab.example.com",
+        "CI_PROJECT_PATH": "team/project",
+        "CI_DEFAULT_BRANCH": "main",
+    }
+
+    def bash(script: str, cwd: Path) -> None:
+        command = ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script]
+        result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, f"{script}\n{result.stdout}{result.stderr}"
+
+    if answers["ci"] == "gitlab":
+        bash("\n".join(jobs[renderer]["script"]), clones[0])
+        for path in jobs[renderer]["artifacts"]["paths"]:  # the artifact, handed over by `needs`
+            shutil.copy(clones[0] / path, clones[1] / path)
+        bash("\n".join(jobs[opener]["script"]), clones[1])
+        return clones[1], work / "push.log"
+    for step in jobs[renderer]["steps"]:
+        condition = step.get("if")
+        outputs = github_outputs(work / "outputs")
+        if "run" in step and (not condition or outputs.get(condition.split(".")[-1].split(" ")[0]) == "true"):
+            bash(step["run"], clones[0])
+    changed = github_outputs(work / "outputs").get("changed") == "true"
+    assert f"needs.{renderer}.outputs.changed == 'true'" == jobs[opener]["if"]
+    if changed:  # the artifact: upload-artifact's path, at download-artifact's path
+        [upload] = [s for s in jobs[renderer]["steps"] if "upload-artifact" in s.get("uses", "")]
+        [download] = [s for s in jobs[opener]["steps"] if "download-artifact" in s.get("uses", "")]
+        target = Path(download["with"]["path"].replace("${{ runner.temp }}", str(temp)))
+        target.mkdir(parents=True)
+        shutil.copy(upload["with"]["path"].replace("${{ runner.temp }}", str(temp)), target)
+        for step in jobs[opener]["steps"]:
+            if "run" in step:
+                bash(step["run"], clones[1])
+    return clones[1], work / "push.log"
+
+
+@pytest.mark.parametrize("answers", UPDATE)
+def test_template_update_hands_the_whole_update_to_the_job_that_opens_the_request(
+    render: Render, answers: dict[str, Any], tmp_path: Path
+) -> None:
+    opened, push_log = run_update(render(answers), answers, tmp_path / "newer", newer=True)
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=opened, capture_output=True, text=True)
+    if answers["ci"] == "github":  # create-pull-request commits what the job staged
+        staged = subprocess.run(["git", "diff", "--cached", "--name-status"], cwd=opened, capture_output=True)
+        assert staged.stdout.decode().split() == [
+            "A",
+            "added.txt",
+            "D",
+            "gone.txt",
+            "A",
+            "image.bin",
+            "M",
+            "kept.txt",
+        ]
+    else:  # committed on the branch template-update and pushed with the token, asking for a merge request
+        shown = subprocess.run(
+            ["git", "show", "--name-status", "--format=%s", "template-update"],
+            cwd=opened,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split("\n", 1)
+        assert shown[0] == "Update to the newest mlops-ladder template"
+        assert shown[1].split() == ["A", "added.txt", "D", "gone.txt", "A", "image.bin", "M", "kept.txt"]
+        pushed = push_log.read_text(encoding="utf-8")
+        assert "merge_request.create" in pushed and "template-update:the-token@gitlab.example.com" in pushed
+        assert status.stdout == "", f"left behind: {status.stdout}"
+    assert (opened / "image.bin").read_bytes() == b"\x00\x01\xff"
+    assert (opened / "kept.txt").read_text(encoding="utf-8") == "kept.txt\nnew line\n"
+
+
+@pytest.mark.parametrize("answers", UPDATE)
+def test_template_update_opens_nothing_when_up_to_date(
+    render: Render, answers: dict[str, Any], tmp_path: Path
+) -> None:
+    opened, push_log = run_update(render(answers), answers, tmp_path / "current", newer=False)
+    assert not push_log.exists(), "pushed with nothing to update"
+    branches = subprocess.run(["git", "branch", "--list"], cwd=opened, capture_output=True, text=True)
+    staged = subprocess.run(["git", "diff", "--cached", "--name-only"], cwd=opened, capture_output=True)
+    assert (branches.stdout.split(), staged.stdout) == (["*", "main"], b"")
+
+
+# Renovate (optional): its own schema, the managers of the project's files, and no copier run with its token.
+RENOVATE = [
+    pytest.param(a, id=answers_id(a))
+    for a in all_answers()
+    if "renovate.json" in MANIFEST.files(full_answers(a))
+]
+CI_MANAGERS = {"github": "github-actions", "gitlab": "gitlabci"}
+
+
+@pytest.mark.parametrize("answers", RENOVATE)
+def test_renovate_config_is_valid_and_covers_the_project(render: Render, answers: dict[str, Any]) -> None:
+    project = render(answers)
+    schema = (str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.renovate")
+    returncode, output = run_check(schema, project / "renovate.json")
+    assert returncode == 0, output
+    config = json.loads((project / "renovate.json").read_text(encoding="utf-8"))
+    managers = set(config["enabledManagers"])
+    assert {"pep621", CI_MANAGERS[answers["ci"]]} <= managers, managers
+    files = MANIFEST.files(full_answers(answers))
+    assert ("dockerfile" in managers) is any(path.endswith("Dockerfile") for path in files)
+    assert ("docker-compose" in managers) is any(path.endswith("compose.yaml") for path in files)
+    assert config["copier"] == {"enabled": False}, "Renovate would run copier update --trust with its token"
+    assert config["description"][0] == "Kept by the template: `copier update` rewrites this file."
