@@ -17,7 +17,7 @@ import copier
 import jsonschema
 import pytest
 import yaml
-from conftest import MANIFEST, TEMPLATE_VERSION, Generate, all_answers, answers_id, full_answers, git
+from conftest import MANIFEST, TEMPLATE_VERSION, Generate, Render, all_answers, answers_id, full_answers
 from copier.errors import UnsafeTemplateError
 from jinja2 import StrictUndefined, meta, nodes
 from jinja2.sandbox import SandboxedEnvironment
@@ -139,12 +139,121 @@ def recorded(project: Path) -> dict[str, Any]:
     return yaml.safe_load((project / ".copier-answers.yml").read_text(encoding="utf-8"))
 
 
+# Backstage's own validators (tests/backstage: @backstage/catalog-model, @backstage/plugin-scaffolder-common
+# from npm, installed by `npm ci --prefix tests/backstage` as .ci/run does), one node process per worker.
+BACKSTAGE_CHECKS = ROOT / "tests" / "backstage"
+
+
+class BackstageValidator:
+    """`node validate.js serve`: a file path in, Backstage's verdict on its entities out."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            ["node", "validate.js", "serve"],
+            cwd=BACKSTAGE_CHECKS,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def check(self, path: Path) -> dict[str, Any]:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(f"{path}\n")
+        self.process.stdin.flush()
+        return dict(json.loads(self.process.stdout.readline()))
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        self.process.wait(timeout=30)
+
+
+def backstage_installed() -> None:
+    """Skip without npm (say so); with npm, Backstage's validators must have been installed."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("npm is not installed: Backstage's validators (tests/backstage) cannot run")
+    assert (BACKSTAGE_CHECKS / "node_modules" / "@backstage").is_dir(), (
+        "install Backstage's validators first: npm ci --prefix tests/backstage"
+    )
+
+
+@pytest.fixture(scope="module")
+def backstage() -> Iterator[BackstageValidator]:
+    backstage_installed()
+    validator = BackstageValidator()
+    yield validator
+    validator.close()
+
+
 @pytest.mark.parametrize("answers", all_answers(), ids=answers_id)
-def test_catalog_info_carries_level_and_stack(generate: Generate, answers: dict[str, Any]) -> None:
-    entity = catalog_info(generate(answers))
+def test_catalog_info_carries_level_and_stack(
+    render: Render, backstage: BackstageValidator, answers: dict[str, Any]
+) -> None:
+    project = render(answers)
+    entity = catalog_info(project)
     check_entity_rules(entity)
     check_carries(entity, full_answers(answers))
     assert entity["metadata"]["name"] == "ml-project"
+    verdict = backstage.check(project / "catalog-info.yaml")
+    assert verdict["ok"], verdict
+
+
+def test_backstage_template_passes_the_scaffolders_validator(backstage: BackstageValidator) -> None:
+    verdict = backstage.check(ROOT / "backstage" / "template.yaml")
+    assert verdict["ok"], verdict
+
+
+def test_backstage_validators_refuse_what_backstage_refuses(
+    backstage: BackstageValidator, tmp_path: Path
+) -> None:
+    """The validators are live: a plain Component passes; a name over 63 characters, an unknown root
+    field and a Template without steps do not."""
+    component = {
+        "apiVersion": "backstage.io/v1alpha1",
+        "kind": "Component",
+        "metadata": {"name": "acme-churn"},
+        "spec": {"type": "ml-project", "lifecycle": "production", "owner": "group:ml-team"},
+    }
+    cases = {
+        "component": (component, True),
+        "long-name": ({**component, "metadata": {"name": "a" * 64}}, False),
+        "root-field": ({**component, "status": "extra"}, False),
+        "no-steps": (
+            {**BACKSTAGE, "spec": {k: v for k, v in BACKSTAGE["spec"].items() if k != "steps"}},
+            False,
+        ),
+    }
+    for name, (entity, accepted) in cases.items():
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(entity), encoding="utf-8")
+        verdict = backstage.check(path)
+        assert verdict["ok"] is accepted, f"{name}: {verdict}"
+
+
+@pytest.mark.parametrize(
+    ("switch", "field"),
+    [
+        pytest.param(switch, name, id=f"{switch}-{name}")
+        for switch in SWITCH_VALUES
+        for name in sorted(CONDITIONAL)
+        if switch in shown_on(name)
+    ],
+)
+def test_backstage_backend_names_a_missing_cloud_field(switch: str, field: str) -> None:
+    """What the scaffolder backend answers to a submission without one of the platform's fields (each page
+    checked with the `jsonschema` package, as the backend does): an error that names the field."""
+    backstage_installed()
+    form = form_submission(switch, project_name="acme-churn", maturity_level=2)
+    del form[field]
+    result = subprocess.run(
+        ["node", "validate.js", "parameters", str(ROOT / "backstage" / "template.yaml"), json.dumps(form)],
+        cwd=BACKSTAGE_CHECKS,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    messages = [error["message"] for error in json.loads(result.stdout)]
+    assert f'requires property "{field}"' in messages, messages
 
 
 def test_catalog_info_owner_and_description_from_free_text(generate: Generate) -> None:
@@ -322,7 +431,8 @@ def pages() -> list[dict[str, Any]]:
 
 def form_fields(answers: Mapping[str, Any]) -> tuple[dict[str, dict[str, Any]], set[str]]:
     """The fields the form shows once these answers are chosen, and the required ones: each page's own
-    properties, plus those of the `dependencies` branch (`oneOf`) that the answer to its key selects."""
+    properties, plus those of the `dependencies` branch (`oneOf`) that the answer to its key selects; the
+    required ones also from the `allOf` conditions (if / then) the answers meet."""
     fields: dict[str, dict[str, Any]] = {}
     required: set[str] = set()
     for page in pages():
@@ -337,6 +447,9 @@ def form_fields(answers: Mapping[str, Any]) -> tuple[dict[str, dict[str, Any]], 
             assert len(branches) == 1, f"{key}={answers.get(key)!r} selects {len(branches)} branches"
             fields.update({name: spec for name, spec in branches[0]["properties"].items() if name != key})
             required.update(branches[0].get("required", []))
+        for condition in page.get("allOf", []):
+            if jsonschema.Draft7Validator(condition["if"]).is_valid(dict(answers)):
+                required.update(condition["then"].get("required", []))
     return fields, required
 
 
@@ -377,7 +490,9 @@ def check_form_accepts(form: Mapping[str, Any]) -> None:
     """Every page validates the submission as the form does: JSON Schema draft 7 (newer drafts ignore
     `dependencies`)."""
     for page in pages():
-        schema = {key: page[key] for key in ("properties", "required", "dependencies") if key in page}
+        schema = {
+            key: page[key] for key in ("properties", "required", "dependencies", "allOf") if key in page
+        }
         jsonschema.Draft7Validator({"type": "object", **schema}).validate(dict(form))
 
 
@@ -553,11 +668,15 @@ def test_copier_accepts_empty_where_it_does_not_ask(question: str) -> None:
             assert copier_accepts(question, switch, "") == (switch not in shown_on(question)), switch
 
 
+# The inputs of `fetch:copier` in @diamondlightsource/plugin-scaffolder-backend-module-copier 0.3.4 (its
+# action's input schema); the scaffolder ignores any other key, so one here would be a silent no-op.
+ACTION_INPUTS = {"url", "targetPath", "values", "imageName"}
+
+
 def test_backstage_copier_step_passes_every_answer() -> None:
     step = copier_step()["input"]
+    assert set(step) <= ACTION_INPUTS, f"inputs the action does not have: {set(step) - ACTION_INPUTS}"
     assert step["values"] == {name: f"${{{{ parameters.{name} }}}}" for name in QUESTIONS}
-    assert step["answerFile"] == COPIER_YML["_answers_file"]
-    assert step["answerFileDirectory"] == "."
 
 
 @pytest.mark.parametrize("switch", SWITCH_VALUES)
@@ -597,15 +716,10 @@ GENERATE_CASES = [
 def test_backstage_action_command_line_generates(
     template_repo: Path, tmp_path: Path, switch: str, hidden: str
 ) -> None:
-    """The command the `fetch:copier` action runs: a depth-100 clone with tags, then `copier copy --force
-    -a FILE` with every value as `--data key=value` text and no --trust (settings trust the working dir).
-    A field the platform does not show renders empty, or Backstage drops the key (`missing`)."""
-    work = tmp_path / "scaffolder"
-    clone, workspace = work / "tmp-template", work / "tmp-workspace"
-    git(tmp_path, "clone", "-q", "--depth", "100", f"file://{template_repo}", str(clone))
-    git(clone, "fetch", "-q", "--tags")
-    settings = tmp_path / "settings.yml"
-    settings.write_text(yaml.safe_dump({"trust": [f"{work}/"]}), encoding="utf-8")
+    """The command the `fetch:copier` action runs: `copier copy` with every value as `--data key=value`
+    text, the template's URL (copier clones it, tags and all), the destination, and `--trust`; nothing on a
+    terminal. A field the platform does not show renders empty, or Backstage drops the key (`missing`)."""
+    workspace = tmp_path / "scaffolder" / "intermediate" / "copier"
     form = form_submission(switch, project_name="acme-churn", maturity_level=2, ci="gitlab")
     check_form_accepts(form)
     step = copier_step()["input"]
@@ -615,19 +729,12 @@ def test_backstage_action_command_line_generates(
         if name in form or hidden == "empty"
     }
     data = [arg for name, value in rendered.items() for arg in ("--data", f"{name}={value}")]
-    result = run_cli(
-        "copy",
-        "--force",
-        "-a",
-        step["answerFile"],
-        *data,
-        str(clone),
-        str(workspace),
-        env={"COPIER_SETTINGS_PATH": str(settings)},
-    )
+    url = f"git+file://{template_repo}"  # a git URL, as https://.../mlops-ladder.git is
+    result = run_cli("copy", *data, url, str(workspace), "--trust")
     assert result.returncode == 0, result.stderr
     answers = recorded(workspace)
     assert answers["_commit"] == TEMPLATE_VERSION and answers["maturity_level"] == 2
+    assert answers["_src_path"] == url, "copier update in the project fetches the template from here"
     check_entity_rules(catalog_info(workspace))
     check_carries(catalog_info(workspace), answers)
     shown = {name for name in CONDITIONAL if switch in shown_on(name)}
