@@ -156,11 +156,20 @@ class BackstageValidator:
             text=True,
         )
 
-    def check(self, path: Path) -> dict[str, Any]:
+    def ask(self, line: str) -> dict[str, Any]:
         assert self.process.stdin is not None and self.process.stdout is not None
-        self.process.stdin.write(f"{path}\n")
+        self.process.stdin.write(f"{line}\n")
         self.process.stdin.flush()
         return dict(json.loads(self.process.stdout.readline()))
+
+    def check(self, path: Path) -> dict[str, Any]:
+        """Backstage's verdict on a YAML file's entities: {"ok": ..., "error": ...}."""
+        return self.ask(str(path))
+
+    def submit(self, template: Path, values: Mapping[str, Any]) -> list[str]:
+        """The scaffolder backend's error messages for a form submission."""
+        answer = self.ask(json.dumps({"template": str(template), "values": dict(values)}))
+        return [error["message"] for error in answer["errors"]]
 
     def close(self) -> None:
         if self.process.stdin is not None:
@@ -239,20 +248,15 @@ def test_backstage_validators_refuse_what_backstage_refuses(
         if switch in shown_on(name)
     ],
 )
-def test_backstage_backend_names_a_missing_cloud_field(switch: str, field: str) -> None:
+def test_backstage_backend_names_a_missing_cloud_field(
+    backstage: BackstageValidator, switch: str, field: str
+) -> None:
     """What the scaffolder backend answers to a submission without one of the platform's fields (each page
     checked with the `jsonschema` package, as the backend does): an error that names the field."""
-    backstage_installed()
     form = form_submission(switch, project_name="acme-churn", maturity_level=2)
+    assert backstage.submit(ROOT / "backstage" / "template.yaml", form) == []
     del form[field]
-    result = subprocess.run(
-        ["node", "validate.js", "parameters", str(ROOT / "backstage" / "template.yaml"), json.dumps(form)],
-        cwd=BACKSTAGE_CHECKS,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    messages = [error["message"] for error in json.loads(result.stdout)]
+    messages = backstage.submit(ROOT / "backstage" / "template.yaml", form)
     assert f'requires property "{field}"' in messages, messages
 
 

@@ -3,7 +3,8 @@
 //                                                and its kind's validator (Component: catalog-model,
 //                                                Template: plugin-scaffolder-common); one JSON line per file
 //   node validate.js serve                       the same for each file path read from stdin, one line
-//                                                each, so that many files cost one start of node
+//                                                each, and a line {"template": FILE, "values": {...}}
+//                                                as `parameters`, so that many checks cost one start
 //   node validate.js parameters TEMPLATE VALUES  what the scaffolder backend answers to a form submission
 //                                                (VALUES is JSON): each parameter page validated with the
 //                                                `jsonschema` package it uses; the errors, as JSON
@@ -72,23 +73,30 @@ async function entities(files) {
 async function serve() {
   const lines = require('node:readline').createInterface({ input: process.stdin });
   for await (const line of lines) {
-    console.log(JSON.stringify(await checkFile(line)));
+    if (line.startsWith('{')) { // {"template": FILE, "values": {...}}: the errors of a form submission
+      const { template, values } = JSON.parse(line);
+      console.log(JSON.stringify({ errors: parameterErrors(template, values) }));
+    } else {
+      console.log(JSON.stringify(await checkFile(line)));
+    }
   }
   return 0;
 }
 
-function parameters(templateFile, valuesJson) {
+function parameterErrors(templateFile, values) {
   const template = YAML.parse(fs.readFileSync(templateFile, 'utf8'));
-  const values = JSON.parse(valuesJson);
-  const errors = [];
   for (const page of [template.spec.parameters ?? []].flat()) {
     const result = jsonschema.validate(values, page);
-    errors.push(...result.errors.map(e => ({ property: e.property, message: e.message, stack: e.stack })));
     if (!result.valid) {
-      break; // the backend answers with the first page that fails
+      // the backend answers with the errors of the first page that fails
+      return result.errors.map(e => ({ property: e.property, message: e.message, stack: e.stack }));
     }
   }
-  console.log(JSON.stringify(errors));
+  return [];
+}
+
+function parameters(templateFile, valuesJson) {
+  console.log(JSON.stringify(parameterErrors(templateFile, JSON.parse(valuesJson))));
   return 0;
 }
 
