@@ -1183,3 +1183,31 @@ def test_renovate_config_is_valid_and_covers_the_project(render: Render, answers
     assert ("docker-compose" in managers) is any(path.endswith("compose.yaml") for path in files)
     assert config["copier"] == {"enabled": False}, "Renovate would run copier update --trust with its token"
     assert config["description"][0] == "Kept by the template: `copier update` rewrites this file."
+
+
+# GitLab hands every CI/CD variable to every job, unless it is scoped to an environment: a job that reads a
+# secret (named, or through the registry, the trail or the token a make target uses) names an environment,
+# so that the secret can be scoped to it.
+GITLAB_SECRETS = re.compile(
+    r"\b(WANDB_API_KEY|MLFLOW_TRACKING_(USERNAME|PASSWORD)|MONITORING_WEBHOOK_URL|AUDIT_HMAC_KEY"
+    r"|TEMPLATE_UPDATE_TOKEN|KUBECONFIG)\b"
+)
+SECRET_READING_TARGETS = {
+    "pipeline",
+    "pipeline-submit",
+    "retrain",
+    "promote",
+    "deploy",
+    "trail-pull",
+    "trail-push",
+}
+
+
+@pytest.mark.parametrize("answers", GITLAB)
+def test_gitlab_jobs_that_read_secrets_name_an_environment(render: Render, answers: dict[str, Any]) -> None:
+    jobs = gitlab_ci.jobs(gitlab_ci.merged_config(render(answers)))
+    for name, job in jobs.items():
+        # `[ -n "${WANDB_API_KEY:-}" ]` (the shared cloud login's) only asks whether the job got the key.
+        script = re.sub(r'-n "\$\{\w+:-\}"', "", script_of(job))
+        if GITLAB_SECRETS.search(script) or SECRET_READING_TARGETS & set(make_targets(script)):
+            assert environment_of(job), f"{name} reads a secret outside an environment"
