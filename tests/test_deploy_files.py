@@ -420,6 +420,19 @@ def test_deployment_is_probed_limited_and_unprivileged(render: Render, answers: 
         for path in writable:
             assert path in mounted, f"{env}: the service writes {path}, a read-only path"
             assert volumes[mounted[path]].keys() & {"emptyDir", "persistentVolumeClaim"}, mounted[path]
+        for name, volume in volumes.items():
+            if "emptyDir" in volume:
+                assert volume["emptyDir"].get("sizeLimit"), f"{env}: emptyDir {name} can fill the node's disk"
+        (policy,) = [r for r in resources if r["kind"] == "NetworkPolicy"]
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert policy["spec"]["podSelector"]["matchLabels"].items() <= labels.items(), (
+            "the policy selects no pod"
+        )
+        assert set(policy["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+        allowed = [port["port"] for rule in policy["spec"]["ingress"] for port in rule["ports"]]
+        assert allowed and set(allowed) <= {port, ports[port]}, (
+            f"{env}: ingress beyond the service port: {allowed}"
+        )
         for variable in container.get("env", []):
             if SECRET_WORDS.search(variable["name"]):
                 assert "secretKeyRef" in variable.get("valueFrom", {}), (

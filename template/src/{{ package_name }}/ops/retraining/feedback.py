@@ -83,12 +83,18 @@ def discard(retrain_id: str) -> None:
     (PENDING_DIR / f"{retrain_id}.csv").unlink(missing_ok=True)
 
 
-def training_extract(source: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """The source with the feedback rows added (used and staged), and how many were added (a source id keeps
-    its row)."""
+def cap(source_rows: int, max_share: float) -> int:
+    """The most feedback rows that keep their share of source + feedback at or below `max_share`."""
+    return int(max_share * source_rows / (1 - max_share))
+
+
+def training_extract(source: pd.DataFrame, max_share: float = 0.2) -> tuple[pd.DataFrame, int]:
+    """The source with the feedback rows added (used and staged), at most `max_share` of the result (the
+    newest kept), and how many were added (a source id keeps its row)."""
     found = [read(path) for path in [FEEDBACK_FILE, *sorted(PENDING_DIR.glob("*.csv"))] if path.is_file()]
     if not found:
         return source, 0
     rows = pd.concat(found, ignore_index=True).drop_duplicates(subset=[ID], keep="last")
     rows = rows.loc[~rows[ID].isin(source[ID]), list(source.columns)].astype(source.dtypes.to_dict())
+    rows = rows.tail(cap(len(source), max_share))
     return pd.concat([source, rows], ignore_index=True), len(rows)

@@ -2,12 +2,14 @@
 """The prediction log: what the service answered, one JSON line per request, and how it is read back.
 
 The service (`make serve`) appends one line per request to $ARTIFACTS_DIR/predictions/<UTC date>.jsonl
-(`PredictionLog`). A line holds, in this order: `timestamp` (UTC, to the millisecond), `request_id`,
-`model_name`, `model_version` and `alias` of the model that scored the request, `"shadow": true` on a
-shadow's line only (the challenger's predictions on the same rows, logged beside the champion's under the
-same request id and never returned), `request` (the request body as it arrived: `{"rows": [...]}`) and
-`predictions` (row by row: `id`, `prediction`, `probability`). Lines written before the service had a canary
-carry no alias: the champion answered them.
+(`PredictionLog`); a file that reaches its size limit is continued in <UTC date>.<part>.jsonl (part
+001, 002, ...), and old files are deleted by age and when all of them pass their total size (`LogLimits`,
+from config/deploy.toml [service.log]). A line holds, in this order: `timestamp` (UTC, to the
+millisecond), `request_id`, `model_name`, `model_version` and `alias` of the model that scored the request,
+`"shadow": true` on a shadow's line only (the challenger's predictions on the same rows, logged beside the
+champion's under the same request id and never returned), `request` (the rows as validated,
+`{"rows": [...]}`: never the raw body) and `predictions` (row by row: `id`, `prediction`, `probability`).
+Lines written before the service had a canary carry no alias: the champion answered them.
 
 The canary and shadow reports, continuous monitoring and guarded retraining read the log here alone
 (`LogReader`, `read_logs`): by default the answers callers got, the shadow's lines left out. A line that
@@ -21,7 +23,7 @@ import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +45,27 @@ LOG_COLUMNS = (*HEAD, *ANSWER)
 # How every line starts: where a line appended to one cut short begins.
 LINE_START = '{"timestamp": '
 LOGGER = logging.getLogger(__name__)
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class LogLimits:
+    """How far the log may grow: bytes per file, bytes of all files together, days a file is kept."""
+
+    max_file_bytes: int = 64 * MIB
+    max_total_bytes: int = 512 * MIB
+    keep_days: int = 30
+
+
+def file_order(path: Path) -> tuple[str, int]:
+    """A log file's (UTC date, part): <date>.jsonl is part 0 of its day, <date>.<part>.jsonl the next ones."""
+    day, _, part = path.stem.partition(".")
+    return day, int(part) if part.isdigit() else 0
+
+
+def log_files(folder: Path) -> list[Path]:
+    """The log's files, oldest first (by day, then part)."""
+    return sorted(folder.glob("*.jsonl"), key=file_order)
 
 
 class MalformedLineError(ValueError):
@@ -107,15 +130,56 @@ class LoggedRequest:
 
 
 class PredictionLog:
-    """Appends one JSON line per request to <folder>/<UTC date>.jsonl, the service's writer.
+    """Appends one JSON line per request to <folder>/<UTC date>.jsonl, the service's writer, within `limits`.
 
-    The request body is written as received and the predictions as the service serialised them for the
-    answer, so logging costs no second serialisation of the rows.
+    The request is written as the service serialised its validated rows and the predictions as it serialised
+    them for the answer, so logging costs no second serialisation. The sizes are kept in memory (a file is
+    looked at when the day changes or a part fills), so a write costs one append.
     """
 
-    def __init__(self, folder: Path = PREDICTIONS_DIR) -> None:
+    def __init__(self, folder: Path = PREDICTIONS_DIR, limits: LogLimits | None = None) -> None:
         self.folder = folder
+        self.limits = limits or LogLimits()
         folder.mkdir(parents=True, exist_ok=True)
+        self.day = ""
+        self.path = folder / "unset.jsonl"
+        self.size = 0
+        self.total = 0
+
+    def prune(self, now: datetime) -> None:
+        """Delete the files older than keep_days, then the oldest while all of them pass max_total_bytes
+        (never the file being written)."""
+        oldest_kept = (now - timedelta(days=self.limits.keep_days)).date().isoformat()
+        files = log_files(self.folder)
+        for path in [path for path in files if file_order(path)[0] < oldest_kept and path != self.path]:
+            path.unlink(missing_ok=True)
+            files.remove(path)
+        sizes = {path: path.stat().st_size for path in files if path.exists()}
+        self.total = sum(sizes.values())
+        for path in files:
+            if self.total <= self.limits.max_total_bytes or path == self.path:
+                break
+            path.unlink(missing_ok=True)
+            self.total -= sizes.get(path, 0)
+
+    def target(self, now: datetime, adding: int) -> Path:
+        """The file a line of `adding` bytes goes to: today's last part, or a new part when it is full."""
+        day = now.date().isoformat()
+        if day != self.day:
+            self.day = day
+            parts = [path for path in log_files(self.folder) if file_order(path)[0] == day]
+            self.path = parts[-1] if parts else self.folder / f"{day}.jsonl"
+            self.size = self.path.stat().st_size if self.path.exists() else 0
+            self.prune(now)
+        if self.size and self.size + adding > self.limits.max_file_bytes:
+            self.path = self.folder / f"{day}.{file_order(self.path)[1] + 1:03d}.jsonl"
+            self.size = 0
+            self.prune(now)
+        elif self.total + adding > self.limits.max_total_bytes:
+            self.prune(now)
+        self.size += adding
+        self.total += adding
+        return self.path
 
     def write(
         self,
@@ -123,11 +187,12 @@ class PredictionLog:
         model_name: str,
         model_version: str,
         alias: str,
-        body: bytes,
+        body: str | bytes,
         predictions: str,
         shadow: bool = False,
     ) -> None:
-        """Append a request's line: `body` the request as received, `predictions` the answer's JSON list."""
+        """Append a request's line: `body` the validated request as JSON (`{"rows": [...]}`), `predictions`
+        the answer's JSON list."""
         now = datetime.now(UTC)
         head: dict[str, Any] = {
             "timestamp": now.isoformat(timespec="milliseconds"),
@@ -139,10 +204,12 @@ class PredictionLog:
         if shadow:
             head["shadow"] = True
         # JSON allows no raw line break inside a string, so replacing them keeps the body valid on one line
-        request = body.decode("utf-8").replace("\n", " ").replace("\r", " ")
+        text = body.decode("utf-8") if isinstance(body, bytes) else body
+        request = text.replace("\n", " ").replace("\r", " ")
         line = f'{json.dumps(head)[:-1]}, "request": {request}, "predictions": {predictions}}}\n'
-        with (self.folder / f"{now.date().isoformat()}.jsonl").open("a", encoding="utf-8") as handle:
-            handle.write(line)
+        encoded = line.encode("utf-8")
+        with self.target(now, len(encoded)).open("ab") as handle:
+            handle.write(encoded)
 
 
 def appended(line: str) -> LoggedRequest | None:
@@ -169,8 +236,8 @@ class LogReader:
         `shadow` False (the default): the answers callers got, a shadow's lines left out; True: a shadow's
         lines alone; None: every line.
         """
-        for path in sorted(self.folder.glob("*.jsonl")):
-            if since is not None and path.stem < since.date().isoformat():  # files are named by UTC date
+        for path in log_files(self.folder):
+            if since is not None and file_order(path)[0] < since.date().isoformat():  # named by UTC date
                 continue
             # a multi-byte character cut in two is replaced, so it spoils its line and not the whole file
             with path.open(encoding="utf-8", errors="replace") as lines:
