@@ -80,3 +80,54 @@ def test_cli_refuses_bad_answer(template_repo: Path, tmp_path: Path, case: Case)
     assert_names_question_and_fix(last_line, case)
     assert not destination.exists()
     assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Names that pass the slug rule but break the project, and a hidden answer set from outside.
+
+NAME_CASES = [
+    Case("project_name", "import", ("Python keyword", "'import-model'")),
+    Case("project_name", "json", ("standard library", "'json-model'")),
+    Case("project_name", "mlflow", ("installs", "'mlflow-model'")),
+    Case("project_name", "sklearn", ("installs", "'sklearn-model'")),
+    Case("project_name", "scikit-learn", ("installs", "'scikit-learn-model'")),
+    Case("project_name", "a" * 64, ("64 characters", "at most 63")),
+    Case("package_name", "x;touch /tmp/p;echo", ("project_name", "'ml_project'")),
+    Case("author_email", "team`id`@example.com", ("team@example.com",)),
+    Case("author_email", "t*m[0]{x}@example.com", ("team@example.com",)),
+]
+NAME_PARAMS = [pytest.param(case, id=f"{case.question}={case.value[:20]}") for case in NAME_CASES]
+
+
+@pytest.mark.parametrize("case", NAME_PARAMS)
+def test_api_refuses_a_name_that_breaks_the_project(template_repo: Path, tmp_path: Path, case: Case) -> None:
+    test_api_refuses_bad_answer(template_repo, tmp_path, case)
+
+
+def test_cli_refuses_a_package_name_from_outside(template_repo: Path, tmp_path: Path) -> None:
+    """What `-d package_name=...` typed in a shell does: refused in one line, nothing written or run."""
+    test_cli_refuses_bad_answer(template_repo, tmp_path, NAME_CASES[-3])
+
+
+@pytest.mark.parametrize("name", ["mlflow", "wandb", "pandas", "fastapi", "sklearn", "scipy", "boto3", "kfp"])
+def test_the_packages_a_project_installs_are_read_from_the_template(name: str) -> None:
+    from ladder import installed_names, project_name_refusal
+
+    assert name in installed_names()
+    assert "installs" in project_name_refusal(name)
+
+
+def test_a_preset_cannot_set_package_name_through_user_defaults(template_repo: Path, tmp_path: Path) -> None:
+    """Copier does not validate a hidden answer that comes from user defaults; the check before writing does."""
+    destination = tmp_path / "project"
+    with pytest.raises(Exception, match="package_name 'x;touch /tmp/p;echo' cannot be set") as error:
+        copier.run_copy(
+            str(template_repo),
+            destination,
+            user_defaults={"package_name": "x;touch /tmp/p;echo"},
+            defaults=True,
+            unsafe=True,
+            quiet=True,
+        )
+    assert "project_name" in str(error.value)
+    assert not destination.exists() or list(destination.iterdir()) == []
