@@ -6,14 +6,22 @@ command a person types, where the message must reach the terminal.
 
 from __future__ import annotations
 
+import ast
+import html
+import json
+import re
 import subprocess
 import sys
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import copier
 import pytest
-from conftest import LEVELS, MANIFEST, STACK_CHOICES
+import yaml
+from conftest import LEVELS, MANIFEST, STACK_CHOICES, Generate, answers_id, full_answers, project_files
+from markdown_it import MarkdownIt
 
 COPIER = Path(sys.executable).with_name("copier")
 
@@ -118,7 +126,7 @@ def test_the_packages_a_project_installs_are_read_from_the_template(name: str) -
 
 
 def test_a_preset_cannot_set_package_name_through_user_defaults(template_repo: Path, tmp_path: Path) -> None:
-    """Copier does not validate a hidden answer that comes from user defaults; the check before writing does."""
+    """Copier does not validate a hidden answer from user defaults; the check before writing does."""
     destination = tmp_path / "project"
     with pytest.raises(Exception, match="package_name 'x;touch /tmp/p;echo' cannot be set") as error:
         copier.run_copy(
@@ -131,3 +139,100 @@ def test_a_preset_cannot_set_package_name_through_user_defaults(template_repo: P
         )
     assert "project_name" in str(error.value)
     assert not destination.exists() or list(destination.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Free text is quoted for every format it lands in: hostile answers render into files that all parse.
+
+HOSTILE = {
+    "description": (
+        'Says "hi" & it\'s {{ 7*7 }} {% raw %} <b>x</b> \\ \n# not a heading\n* not a list [link](x) `code` '
+        "\t| a | ~~s~~ $x$ = é 中文 \x7f\x85\u2028 ends with a backslash \\"
+    ),
+    "author_name": 'O\'Brien "Ops" \\ Team\n[x]{y}*z* #1 `rm -rf` ü """',
+    "author_email": "first.last+ml_ops%x@sub-domain.example.co.uk",
+}
+HOSTILE_STACKS = [
+    {"maturity_level": 0, "tracker": "wandb", "ci": "gitlab", "platform": "self-hosted"},
+    {"maturity_level": LEVELS[-1], "tracker": "wandb", "ci": "gitlab", "platform": "vertex"},
+    {"maturity_level": LEVELS[-1], "tracker": "mlflow", "ci": "github", "platform": "sagemaker"},
+]
+
+
+class AnyTagLoader(yaml.SafeLoader):
+    """safe_load that reads GitLab's `!reference [...]` and other local tags as plain data."""
+
+
+AnyTagLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
+
+
+def words(text: str) -> str:
+    return " ".join(text.split())
+
+
+def parse_every_file(project: Path) -> dict[str, Any]:
+    """Every file of a known format, parsed; a file that does not parse fails the test with its path."""
+    parsed: dict[str, Any] = {}
+    for relative in sorted(project_files(project)):
+        path, text = project / relative, (project / relative).read_text(encoding="utf-8")
+        try:
+            if path.suffix == ".toml":
+                parsed[relative] = tomllib.loads(text)
+            elif path.suffix in (".yml", ".yaml"):
+                parsed[relative] = list(yaml.load_all(text, Loader=AnyTagLoader))
+            elif path.suffix == ".json":
+                parsed[relative] = json.loads(text)
+            elif path.suffix == ".py":
+                parsed[relative] = ast.parse(text, filename=relative)
+            elif path.suffix == ".md":
+                parsed[relative] = MarkdownIt().render(text)
+        except Exception as error:  # any parser's error: name the file
+            pytest.fail(f"{relative} does not parse: {error}")
+    return parsed
+
+
+@pytest.mark.parametrize("stack", [pytest.param(s, id=answers_id(full_answers(s))) for s in HOSTILE_STACKS])
+def test_hostile_free_text_lands_quoted_in_every_format(generate: Generate, stack: dict[str, Any]) -> None:
+    project = generate({**stack, **HOSTILE})
+    parsed = parse_every_file(project)
+    description, author, email = HOSTILE["description"], HOSTILE["author_name"], HOSTILE["author_email"]
+
+    pyproject = parsed["pyproject.toml"]["project"]
+    assert pyproject["description"] == description
+    assert pyproject["authors"] == [{"name": author, "email": email}]
+    recorded = yaml.safe_load((project / ".copier-answers.yml").read_text(encoding="utf-8"))
+    assert recorded["description"] == description
+    package = full_answers(stack)["package_name"]
+    docstring = ast.get_docstring(parsed[f"src/{package}/__init__.py"], clean=False)
+    assert docstring is not None and words(docstring) == words(description) + "."
+    # The README shows the text as typed (Markdown reflows line breaks into spaces): no heading, list, link,
+    # code span or HTML comes from an answer.
+    readme_html = parsed["README.md"]
+    readme_text = html.unescape(re.sub(r"<[^>]+>", "", readme_html))
+    assert words(description) + "." in words(readme_text)
+    assert f"Owner: {words(author)}" in words(readme_text)
+    head = readme_html.split("<h2>")[0]  # the title, the description and the owner
+    assert head.count("<h1>") == 1 and "<li>" not in head and "<code>" not in head and "<a " not in head
+    assert "<b>" not in readme_html
+
+    files = MANIFEST.files(full_answers(stack))
+    if "config/model_card.toml" in files:
+        assert parsed["config/model_card.toml"]["owner"] == f"{author} <{email}>"
+    if "config/catalog.yml" in files:
+        assert parsed["config/catalog.yml"][0]["sources"]["breast_cancer"]["owner"] == email
+    if "catalog-info.yaml" in files:
+        assert parsed["catalog-info.yaml"][0]["metadata"]["description"] == description
+    for relative, tree in parsed.items():
+        if isinstance(tree, ast.Module):
+            compile(tree, relative, "exec")
+
+    # Still the project the template promises: ruff-clean, a Makefile make reads, no Jinja left over.
+    ruff = Path(sys.executable).with_name("ruff")
+    for command in (["check"], ["format", "--check"]):
+        result = subprocess.run(
+            [str(ruff), *command, "--no-cache", "-q", "."], cwd=project, capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+    make = subprocess.run(["make", "-n", "help"], cwd=project, capture_output=True, text=True)
+    assert make.returncode == 0, make.stderr
+    assert not any(marker in (project / "Makefile").read_text(encoding="utf-8") for marker in ("{{", "{%"))
