@@ -11,6 +11,7 @@ import hashlib
 import json
 import keyword
 import re
+import subprocess
 import sys
 import textwrap
 from collections.abc import Callable, Iterator, Mapping
@@ -355,22 +356,28 @@ def python_docstring(value: Any, width: int = 103) -> str:
     return "\n".join(textwrap.wrap(" ".join(words), width, break_long_words=False, break_on_hyphens=False))
 
 
-# Characters Markdown gives a meaning to: escaped with a backslash (CommonMark and Python-Markdown agree on
-# these), or as an HTML character reference where only CommonMark knows the backslash escape.
-MARKDOWN_BACKSLASHED = frozenset("\\`*_{}[]()#+-.!>")
-MARKDOWN_REFERENCES = {"<": "&lt;", "&": "&amp;", "|": "&#124;", "~": "&#126;", "=": "&#61;", "$": "&#36;"}
+# Characters Markdown gives a meaning to anywhere in a line: escaped with a backslash (CommonMark and
+# Python-Markdown agree on these), or as an HTML character reference where only CommonMark has the escape.
+MARKDOWN_BACKSLASHED = frozenset("\\`*_[]")
+MARKDOWN_REFERENCES = {"<": "&lt;", "&": "&amp;", "~": "&#126;"}
+# What starts a heading, list, quote, thematic break or setext underline at the start of a line.
+MARKDOWN_LINE_START = re.compile(r"^([#>+=-]|\d+(?=[.)]))")
 
 
 def markdown_text(value: Any) -> str:
-    """Inline Markdown that shows `value` as typed; line breaks become spaces, as a reader sees them."""
+    """Inline Markdown that shows `value` as typed, at the start of a line or after text; line breaks
+    become spaces, as a reader of the rendered page sees them."""
     words = " ".join(str(value).split())
-
-    def escape(char: str) -> str:
-        if char in MARKDOWN_BACKSLASHED:
-            return "\\" + char
-        return MARKDOWN_REFERENCES.get(char, char)
-
-    return "".join(map(escape, words))
+    escaped = "".join(
+        "\\" + char if char in MARKDOWN_BACKSLASHED else MARKDOWN_REFERENCES.get(char, char) for char in words
+    )
+    leading = MARKDOWN_LINE_START.match(escaped)
+    if leading is None:
+        return escaped
+    if leading.group(1).isdigit():  # "1. " or "1) ": escape the period or parenthesis
+        end = leading.end()
+        return escaped[:end] + "\\" + escaped[end:]
+    return "\\" + escaped
 
 
 FILTERS: dict[str, Callable[[Any], str]] = {
@@ -396,18 +403,39 @@ def _imports(module: PurePosixPath) -> re.Pattern[str]:
     return re.compile(rf"\b{parent}\s+import\s+(?:\([^)]*|[^\n]*)\b{name}\b|\b{parent}\.{name}\b")
 
 
+def deleted_in_history(project: Path) -> set[str]:
+    """The paths a commit of the project deleted (a file the project never had, such as one a newer template
+    version brings, is not lost)."""
+    try:
+        listed = subprocess.run(
+            ["git", "log", "--diff-filter=D", "--name-only", "--pretty=format:", "HEAD", "--", "."],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):  # not a git repository: copier refuses to update it
+        return set()
+    return {line for line in listed.splitlines() if line}
+
+
 def needed_files(
     project: Path, recorded: Mapping[str, Any], target: Mapping[str, Any], manifest: Manifest
 ) -> list[str]:
-    """The template's files (owners template and shared) of the recorded answers that the project lost and
-    still needs: the package's skeleton (the Makefile, the command line, the settings) and every Python module
-    that a file the project keeps, or a file the update brings, imports or runs as a command. A piece deleted
-    whole, which nothing uses (docs/level-up.md: "to stop using a piece of a level"), is not needed."""
+    """The template's files (owners template and shared) of the recorded answers that a commit of the project
+    deleted and that it still needs: the package's skeleton (the Makefile, the command line, the settings) and
+    every Python module that a file the project keeps, or a file the update brings, imports or runs as a
+    command. A piece deleted whole, which nothing uses (docs/level-up.md: "to stop using a piece of a level"),
+    is not needed."""
     package = str(recorded.get("package_name") or DEFAULTS["package_name"])
+    deleted = deleted_in_history(project)
     lost = [
         path
         for path, owner in manifest.files(recorded).items()
-        if owner != "user" and not (project / path).exists() and not (project / path).is_symlink()
+        if owner != "user"
+        and path in deleted
+        and not (project / path).exists()
+        and not (project / path).is_symlink()
     ]
     if not lost:
         return []
@@ -442,7 +470,8 @@ def check_destination(context: Context, manifest: Manifest) -> None:
     """Refuse, before copier writes anything, a hidden package_name that is not the derived one, a copy onto
     files that are already there, and an update of a project that lost template files it needs."""
     answers = _answers(context)
-    refusal = package_name_refusal(str(answers["package_name"]), str(context.get("project_name", "")))
+    project = context.get("project_name")
+    refusal = package_name_refusal(str(answers["package_name"]), str(project)) if project is not None else ""
     if refusal:
         raise _refusal_error()(refusal)
     conf = context.get("_copier_conf") or {}
@@ -459,7 +488,9 @@ def check_destination(context: Context, manifest: Manifest) -> None:
     elif operation == "update":
         recorded = recorded_answers(destination, manifest)
         if recorded:
-            gone = needed_files(destination, {**DEFAULTS, **recorded}, answers, manifest)
+            name = str(recorded.get("project_name", context.get("project_name")))
+            recorded = {**DEFAULTS, **recorded, "package_name": name.replace("-", "_")}  # copier hides it
+            gone = needed_files(destination, recorded, answers, manifest)
             if gone:
                 raise _refusal_error()(
                     f"mlops-ladder refuses this update: the project lost {len(gone)} file(s) the template "

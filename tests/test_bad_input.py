@@ -13,6 +13,8 @@ import re
 import subprocess
 import sys
 import tomllib
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,8 +22,20 @@ from typing import Any
 import copier
 import pytest
 import yaml
-from conftest import LEVELS, MANIFEST, STACK_CHOICES, Generate, answers_id, full_answers, project_files
+from conftest import (
+    LEVELS,
+    MANIFEST,
+    STACK_CHOICES,
+    Generate,
+    answers_id,
+    commit_all,
+    full_answers,
+    git,
+    project_files,
+)
+from copier.errors import UserMessageError
 from markdown_it import MarkdownIt
+from updating import snapshot
 
 COPIER = Path(sys.executable).with_name("copier")
 
@@ -183,7 +197,9 @@ def parse_every_file(project: Path) -> dict[str, Any]:
             elif path.suffix == ".json":
                 parsed[relative] = json.loads(text)
             elif path.suffix == ".py":
-                parsed[relative] = ast.parse(text, filename=relative)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("error")  # an invalid escape sequence would only warn
+                    parsed[relative] = ast.parse(text, filename=relative)
             elif path.suffix == ".md":
                 parsed[relative] = MarkdownIt().render(text)
         except Exception as error:  # any parser's error: name the file
@@ -212,7 +228,8 @@ def test_hostile_free_text_lands_quoted_in_every_format(generate: Generate, stac
     assert words(description) + "." in words(readme_text)
     assert f"Owner: {words(author)}" in words(readme_text)
     head = readme_html.split("<h2>")[0]  # the title, the description and the owner
-    assert head.count("<h1>") == 1 and "<li>" not in head and "<code>" not in head and "<a " not in head
+    assert head.count("<h1>") == 1 and "<li>" not in head and "<code>" not in head
+    assert re.findall(r"<a [^>]*>", head) == [f'<a href="mailto:{email.replace("%", "%25")}">']
     assert "<b>" not in readme_html
 
     files = MANIFEST.files(full_answers(stack))
@@ -236,3 +253,100 @@ def test_hostile_free_text_lands_quoted_in_every_format(generate: Generate, stac
     make = subprocess.run(["make", "-n", "help"], cwd=project, capture_output=True, text=True)
     assert make.returncode == 0, make.stderr
     assert not any(marker in (project / "Makefile").read_text(encoding="utf-8") for marker in ("{{", "{%"))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# A copy onto a folder that holds files, a hand-edited answers file, an update of a project that lost files.
+
+
+def test_copy_onto_existing_files_names_them_and_writes_nothing(template_repo: Path, tmp_path: Path) -> None:
+    destination = tmp_path / "project"
+    theirs = {"README.md": "our readme\n", "Makefile": "all:\n\techo ours\n", "notes/ideas.md": "keep\n"}
+    for relative, text in theirs.items():
+        (destination / relative).parent.mkdir(parents=True, exist_ok=True)
+        (destination / relative).write_text(text, encoding="utf-8")
+    result = subprocess.run(
+        [str(COPIER), "copy", "--trust", "--defaults", str(template_repo), str(destination)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert "Makefile, README.md." in last_line and "--overwrite" in last_line, result.stderr
+    assert "ideas.md" not in last_line and "Traceback" not in result.stderr
+    left = {p.relative_to(destination).as_posix() for p in destination.rglob("*") if p.is_file()}
+    assert left == set(theirs)
+    assert all((destination / p).read_text(encoding="utf-8") == text for p, text in theirs.items())
+
+
+def test_copy_into_a_folder_with_other_files_completes_and_keeps_them(
+    generate: Generate, tmp_path: Path
+) -> None:
+    theirs = {"notes/ideas.md": "keep\n", "data/raw/extract.csv": "a,b\n1,2\n"}
+    for relative, text in theirs.items():
+        (tmp_path / "project" / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "project" / relative).write_text(text, encoding="utf-8")
+    project = generate({"maturity_level": 0})
+    assert project_files(project) == set(MANIFEST.files(full_answers({"maturity_level": 0}))) | set(theirs)
+    assert all((project / p).read_text(encoding="utf-8") == text for p, text in theirs.items())
+
+
+# (A file that is not YAML at all stops copier itself, before the template is read: copier's own message.)
+ANSWERS_FILE_EDITS = [
+    ("maturity_level: 0", "maturity_level: abc", ("maturity_level 'abc' is not a level", "from 0 to")),
+    ("tracker: mlflow", "tracker: foo", ("tracker 'foo' is not a choice", "mlflow, wandb")),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "fix"), ANSWERS_FILE_EDITS, ids=[e[1] for e in ANSWERS_FILE_EDITS])
+def test_a_malformed_answers_file_gets_one_line(
+    generate: Generate, git_project: Callable[[Path], Path], old: str, new: str, fix: tuple[str, ...]
+) -> None:
+    project = git_project(generate({"maturity_level": 0, "tracker": "mlflow"}))
+    answers = project / ".copier-answers.yml"
+    answers.write_text(answers.read_text(encoding="utf-8").replace(old, new), encoding="utf-8")
+    commit_all(project, "hand edit")
+    head = git(project, "rev-parse", "HEAD")
+
+    result = subprocess.run(
+        [str(COPIER), "update", "--trust", "--defaults", "-d", "maturity_level=1"],
+        cwd=project,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr, result.stderr
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line.startswith(".copier-answers.yml"), result.stderr
+    for fragment in fix:
+        assert fragment in last_line
+    assert git(project, "rev-parse", "HEAD") == head and git(project, "status", "--porcelain") == ""
+
+
+@pytest.mark.skipif(MANIFEST.highest_level < 2, reason="needs levels 1 and 2")
+def test_a_step_up_names_the_files_the_team_deleted_that_the_project_needs(
+    generate: Generate, git_project: Callable[[Path], Path]
+) -> None:
+    answers = {"project_name": "acme-churn", "maturity_level": 1, "tracker": "mlflow", "ci": "github"}
+    package = full_answers(answers)["package_name"]
+    project = git_project(generate(answers))
+    needed = ["Makefile", f"src/{package}/ops/tracking/tracking.py"]
+    for path in needed:
+        git(project, "rm", "-q", path)
+    commit_all(project, "we thought we did not need these")
+    head, before = git(project, "rev-parse", "HEAD"), snapshot(project)
+
+    with pytest.raises(UserMessageError) as error:
+        copier.run_update(
+            project, data={"maturity_level": 2}, overwrite=True, unsafe=True, defaults=True, quiet=True
+        )
+
+    assert "lost 2 file(s)" in str(error.value) and ", ".join(needed) in str(error.value)
+    assert "git checkout" in str(error.value)
+    assert git(project, "rev-parse", "HEAD") == head and git(project, "status", "--porcelain") == ""
+    assert snapshot(project) == before
