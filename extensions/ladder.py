@@ -9,6 +9,11 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import keyword
+import re
+import subprocess
+import sys
+import textwrap
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -28,6 +33,7 @@ YamlLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = ROOT / "components.yml"
 ACTIONS = ROOT / "stacks" / "ci" / "actions.yml"
+TEMPLATE = ROOT / "template"
 ANSWERS_FILE = ".copier-answers.yml"
 OWNERS = ("template", "user", "shared")
 DEFAULTS: dict[str, Any] = {
@@ -204,12 +210,122 @@ def load_actions(path: Path = ACTIONS) -> dict[str, Action]:
     return {name: Action(name, str(pin["version"]), str(pin["commit"])) for name, pin in entries.items()}
 
 
-def recorded_answers(dst_path: str | Path) -> dict[str, Any]:
-    """The answers recorded in an existing project, or {} for a new one."""
+class AnswersRefused(Exception):
+    """An answer, or an answers file, that mlops-ladder refuses; copier's CLI prints it as one line."""
+
+
+def _refusal_error() -> type[Exception]:
+    try:
+        from copier.errors import UserMessageError
+    except ImportError:  # outside copier (the tests import this module directly)
+        return AnswersRefused
+    return UserMessageError
+
+
+SLUG = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+# Backstage's metadata.name and Kubernetes' label values, which carry the project's name, allow 63 characters.
+NAME_LENGTH = 63
+# A requirement in a pyproject.toml: "name>=1", "name[extra]>=1,<2", "name; marker" (all of ours are pinned).
+REQUIREMENT = re.compile(r'"([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]"]*\])?\s*(?:[<>=!~]=|[<>;])')
+# The top-level module of an `import x.y [as z]` or `from x.y import ...` line.
+IMPORT = re.compile(
+    r"^[ \t]*(?:import\s+([A-Za-z_]\w*)[\w.]*\s*(?:,|as\b|$)|from\s+([A-Za-z_]\w*)[\w.]*\s+import\b)", re.M
+)
+
+
+def module_name(distribution: str) -> str:
+    """A distribution's name as a module: lowercase, `-` and `.` as `_` (scikit-learn -> scikit_learn)."""
+    return re.sub(r"[-_.]+", "_", distribution).lower()
+
+
+@functools.cache
+def installed_names(template: Path = TEMPLATE) -> frozenset[str]:
+    """The module names a generated project (of any answers) installs or imports: the requirements of its
+    pyproject.toml and the top-level modules its Python files import, read from the template itself."""
+    pyproject = (template / "pyproject.toml.jinja").read_text(encoding="utf-8")
+    names = {module_name(name) for name in REQUIREMENT.findall(pyproject)}
+    for source in template.rglob("*.py*"):
+        if source.name.endswith((".py", ".py.jinja")):
+            for found in IMPORT.findall(source.read_text(encoding="utf-8")):
+                names.add("".join(found))
+    return frozenset(names)
+
+
+def project_name_refusal(name: str) -> str:
+    """The validator of project_name: why `name` cannot name a project, or ""."""
+    if not SLUG.fullmatch(name):
+        return (
+            f"project_name '{name}' is not a lowercase slug: start with a letter and use only a-z, 0-9 "
+            "and single hyphens, e.g. 'acme-churn'"
+        )
+    if len(name) > NAME_LENGTH:
+        return (
+            f"project_name '{name}' has {len(name)} characters: Backstage and Kubernetes names allow at most "
+            f"{NAME_LENGTH}; choose a shorter name, e.g. '{name[:NAME_LENGTH].rstrip('-')}'"
+        )
+    package = name.replace("-", "_")
+    suggestion = f"'{name}-model'"
+    if keyword.iskeyword(package):
+        why = "is a Python keyword, so its package could not be imported"
+    elif package in sys.stdlib_module_names:
+        why = f"would name its package {package}, which shadows Python's standard library module {package}"
+    elif package in installed_names():
+        why = f"would name its package {package}, which shadows the package {package} the project installs"
+    else:
+        return ""
+    return f"project_name '{name}' {why}: choose another name, e.g. {suggestion}"
+
+
+def package_name_refusal(package: str, project: str) -> str:
+    """The validator of package_name, which only the derived value passes."""
+    derived = project.replace("-", "_")
+    if package == derived:
+        return ""
+    return (
+        f"package_name {package!r} cannot be set: it is always project_name with '_' for '-' ({derived!r} "
+        "here); drop package_name from --data and the preset, and set project_name instead"
+    )
+
+
+def answers_file_problem(answers: Mapping[str, Any], manifest: Manifest) -> str:
+    """What is wrong with the recorded answers the ladder reads (key, value and fix), or ""."""
+    level = answers.get("maturity_level", DEFAULTS["maturity_level"])
+    levels = [entry["level"] for entry in manifest.levels]
+    if type(level) is not int or level not in levels:
+        return (
+            f"maturity_level {level!r} is not a level: set it to the level the project is at, "
+            f"a whole number from {levels[0]} to {levels[-1]}"
+        )
+    for question, spec in manifest.stack.items():
+        choices = list(spec["choices"])
+        if question in answers and answers[question] not in choices:
+            return f"{question} {answers[question]!r} is not a choice: set it to one of {', '.join(choices)}"
+    name = answers.get("project_name", "ml-project")
+    refusal = project_name_refusal(name) if isinstance(name, str) else f"project_name {name!r} is not a name"
+    return refusal
+
+
+def recorded_answers(dst_path: str | Path, manifest: Manifest | None = None) -> dict[str, Any]:
+    """The answers recorded in an existing project, or {} for a new one; a file that is not YAML, or whose
+    level, stack or name the ladder cannot read, is refused with one line naming the file, key and fix."""
     answers_file = Path(dst_path) / ANSWERS_FILE
     if not answers_file.is_file():
         return {}
-    return yaml.safe_load(answers_file.read_text(encoding="utf-8")) or {}
+    try:
+        answers = yaml.safe_load(answers_file.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise _refusal_error()(
+            f"{ANSWERS_FILE} is not valid YAML{where}: fix it, or restore it with "
+            f"`git checkout -- {ANSWERS_FILE}`"
+        ) from None
+    if not isinstance(answers, dict):
+        raise _refusal_error()(f"{ANSWERS_FILE} is not a mapping of answers: restore it from git")
+    problem = answers_file_problem(answers, manifest or load_manifest())
+    if problem:
+        raise _refusal_error()(f"{ANSWERS_FILE}: {problem} (edit the file, commit, and update again)")
+    return answers
 
 
 def level_refusal(requested: int, recorded: int, manifest: Manifest) -> str:
@@ -232,16 +348,185 @@ def level_refusal(requested: int, recorded: int, manifest: Manifest) -> str:
     return ""
 
 
-class LevelRefused(Exception):
-    """A refused level change; copier's CLI prints it as a message, without a traceback."""
+# Filters that quote a free-text answer for the format it lands in; every typed answer goes through one.
 
 
-def _refusal_error() -> type[Exception]:
+def toml_string(value: Any) -> str:
+    """A TOML basic string: JSON's escapes are TOML's, and TOML also forbids a raw DEL."""
+    return json.dumps(str(value), ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
+def yaml_string(value: Any) -> str:
+    """A YAML double-quoted scalar, by PyYAML's own emitter (it escapes what YAML does not allow raw)."""
+    dumped = yaml.safe_dump(str(value), default_style='"', allow_unicode=True, width=float("inf"))
+    return dumped.removesuffix("\n")
+
+
+def _python_escape(text: str, quote: str) -> str:
+    def escape(char: str) -> str:
+        if char in ("\\", quote):
+            return "\\" + char
+        return char if char.isprintable() else repr(char)[1:-1]
+
+    return "".join(map(escape, text))
+
+
+def python_string(value: Any) -> str:
+    """A Python string literal in the quotes ruff's formatter keeps (double unless that escapes more)."""
+    text = str(value)
+    quote = "'" if text.count('"') > text.count("'") else '"'
+    return quote + _python_escape(text, quote) + quote
+
+
+def python_docstring(value: Any, width: int = 103) -> str:
+    """The text of a module's \"\"\"docstring\"\"\" at column 0: quotes and backslashes escaped, whitespace
+    (line breaks included) as single spaces, wrapped to fit ruff's line length with the quotes around it."""
+    words = [_python_escape(word, '"') for word in str(value).split()]
+    return "\n".join(textwrap.wrap(" ".join(words), width, break_long_words=False, break_on_hyphens=False))
+
+
+# Characters Markdown gives a meaning to anywhere in a line: escaped with a backslash (CommonMark and
+# Python-Markdown agree on these), or as an HTML character reference where only CommonMark has the escape.
+MARKDOWN_BACKSLASHED = frozenset("\\`*_[]")
+MARKDOWN_REFERENCES = {"<": "&lt;", "&": "&amp;", "~": "&#126;"}
+# What starts a heading, list, quote, thematic break or setext underline at the start of a line.
+MARKDOWN_LINE_START = re.compile(r"^([#>+=-]|\d+(?=[.)]))")
+
+
+def markdown_text(value: Any) -> str:
+    """Inline Markdown that shows `value` as typed, at the start of a line or after text; line breaks
+    become spaces, as a reader of the rendered page sees them."""
+    words = " ".join(str(value).split())
+    escaped = "".join(
+        "\\" + char if char in MARKDOWN_BACKSLASHED else MARKDOWN_REFERENCES.get(char, char) for char in words
+    )
+    leading = MARKDOWN_LINE_START.match(escaped)
+    if leading is None:
+        return escaped
+    if leading.group(1).isdigit():  # "1. " or "1) ": escape the period or parenthesis
+        end = leading.end()
+        return escaped[:end] + "\\" + escaped[end:]
+    return "\\" + escaped
+
+
+FILTERS: dict[str, Callable[[Any], str]] = {
+    "toml_string": toml_string,
+    "yaml_string": yaml_string,
+    "python_string": python_string,
+    "python_docstring": python_docstring,
+    "markdown_text": markdown_text,
+}
+
+
+def files_in_the_way(destination: Path, answers: Mapping[str, Any], manifest: Manifest) -> list[str]:
+    """The files a copy with these answers would write that `destination` already holds."""
+    written = {*manifest.files(answers), ANSWERS_FILE}
+    return sorted(
+        path for path in written if (destination / path).exists() or (destination / path).is_symlink()
+    )
+
+
+def _imports(module: PurePosixPath) -> re.Pattern[str]:
+    """`from <parent> import (..., <name>` or `<parent>.<name>`: an import of .../<parent>/<name>.py."""
+    parent, name = re.escape(module.parent.name), re.escape(module.stem)
+    return re.compile(rf"\b{parent}\s+import\s+(?:\([^)]*|[^\n]*)\b{name}\b|\b{parent}\.{name}\b")
+
+
+def deleted_in_history(project: Path) -> set[str]:
+    """The paths a commit of the project deleted (a file the project never had, such as one a newer template
+    version brings, is not lost)."""
     try:
-        from copier.errors import UserMessageError
-    except ImportError:  # outside copier (the tests import this module directly)
-        return LevelRefused
-    return UserMessageError
+        listed = subprocess.run(
+            ["git", "log", "--diff-filter=D", "--name-only", "--pretty=format:", "HEAD", "--", "."],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):  # not a git repository: copier refuses to update it
+        return set()
+    return {line for line in listed.splitlines() if line}
+
+
+def needed_files(
+    project: Path, recorded: Mapping[str, Any], target: Mapping[str, Any], manifest: Manifest
+) -> list[str]:
+    """The template's files (owners template and shared) of the recorded answers that a commit of the project
+    deleted and that it still needs: the package's skeleton (the Makefile, the command line, the settings) and
+    every Python module that a file the project keeps, or a file the update brings, imports or runs as a
+    command. A piece deleted whole, which nothing uses (docs/level-up.md: "to stop using a piece of a level"),
+    is not needed."""
+    package = str(recorded.get("package_name") or DEFAULTS["package_name"])
+    deleted = deleted_in_history(project)
+    lost = [
+        path
+        for path, owner in manifest.files(recorded).items()
+        if owner != "user"
+        and path in deleted
+        and not (project / path).exists()
+        and not (project / path).is_symlink()
+    ]
+    if not lost:
+        return []
+    skeleton = {path for path, _ in manifest.component("package").paths(package)}
+    commands = {
+        f"src/{package}/{module.replace('.', '/')}.py" for module in manifest.commands(target).values()
+    }
+    sources = [path for path in project.rglob("*.py") if ".venv" not in path.parts]
+    brought = [
+        TEMPLATE / (path.replace(f"src/{package}/", "src/{{ package_name }}/", 1) + suffix)
+        for path in manifest.files(target)
+        if path.endswith(".py")
+        for suffix in ("", ".jinja")
+    ]
+    texts = [
+        source.read_text(encoding="utf-8", errors="replace")
+        for source in [*sources, *brought]
+        if source.is_file()
+    ]
+    needed = []
+    for path in lost:
+        if path in skeleton or path in commands:
+            needed.append(path)
+        elif path.endswith(".py") and PurePosixPath(path).stem != "__init__" and path.startswith("src/"):
+            pattern = _imports(PurePosixPath(path))
+            if any(pattern.search(text) for text in texts):
+                needed.append(path)
+    return sorted(needed)
+
+
+def check_destination(context: Context, manifest: Manifest) -> None:
+    """Refuse, before copier writes anything, a hidden package_name that is not the derived one, a copy onto
+    files that are already there, and an update of a project that lost template files it needs."""
+    answers = _answers(context)
+    project = context.get("project_name")
+    refusal = package_name_refusal(str(answers["package_name"]), str(project)) if project is not None else ""
+    if refusal:
+        raise _refusal_error()(refusal)
+    conf = context.get("_copier_conf") or {}
+    destination = Path(conf.get("dst_path", "."))
+    operation = context.get("_copier_operation")
+    if operation == "copy" and not conf.get("overwrite") and not conf.get("pretend"):
+        in_the_way = files_in_the_way(destination, answers, manifest)
+        if in_the_way:
+            raise _refusal_error()(
+                f"{destination} already holds {len(in_the_way)} of the files this copy would write, so "
+                f"nothing was written: {', '.join(in_the_way)}. Copy into an empty or new folder, move those "
+                "files away, or pass --overwrite to replace them"
+            )
+    elif operation == "update":
+        recorded = recorded_answers(destination, manifest)
+        if recorded:
+            name = str(recorded.get("project_name", context.get("project_name")))
+            recorded = {**DEFAULTS, **recorded, "package_name": name.replace("-", "_")}  # copier hides it
+            gone = needed_files(destination, recorded, answers, manifest)
+            if gone:
+                raise _refusal_error()(
+                    f"mlops-ladder refuses this update: the project lost {len(gone)} file(s) the template "
+                    f"keeps and its level needs, and nothing was changed: {', '.join(gone)}. Restore them "
+                    "(`git log --diff-filter=D -- <path>` finds the commit that deleted one; "
+                    "`git checkout <commit>^ -- <path>` brings it back), commit, and run copier update again"
+                )
 
 
 def _answers(context: Context) -> dict[str, Any]:
@@ -382,6 +667,8 @@ class LadderExtension(Extension):
 
         @pass_context
         def ladder_exclude(context: Context) -> str:
+            # Copier reads the exclusions before it writes the first file, with every answer known.
+            check_destination(context, manifest)
             return "\n".join(manifest.excluded_paths(_answers(context)))
 
         @pass_context
@@ -407,7 +694,7 @@ class LadderExtension(Extension):
 
         def recorded(context: Context) -> dict[str, Any]:
             conf = context.get("_copier_conf") or {}
-            return recorded_answers(conf.get("dst_path", "."))
+            return recorded_answers(conf.get("dst_path", "."), manifest)
 
         @pass_context
         def ladder_level_refusal(context: Context, requested: Any) -> str:
@@ -445,8 +732,11 @@ class LadderExtension(Extension):
                 raise UnknownAction(f"{name!r} is not in {ACTIONS.relative_to(ROOT)}: pin it there first")
             return actions[name].uses()
 
+        environment.filters.update(FILTERS)
         environment.globals.update(
             ladder_action=ladder_action,
+            ladder_project_name_refusal=project_name_refusal,
+            ladder_package_name_refusal=package_name_refusal,
             ladder_exclude=ladder_exclude,
             ladder_commands=ladder_commands,
             ladder_has=ladder_has,
