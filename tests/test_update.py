@@ -59,6 +59,7 @@ from updating import (
     maturity_report,
     merged,
     old_layout_manifest,
+    pick_columns_by_name,
     project_env,
     recorded,
     release_v2,
@@ -377,24 +378,35 @@ PIPELINE_LEVEL = next(c.level for c in MANIFEST.components if c.name == "trainin
 PROMOTE_LEVEL = next(c.level for c in MANIFEST.components if c.name == "promotion_gate")
 SCENARIO_LEVEL = next(c.level for c in MANIFEST.components if c.name == "guarded_retraining")
 CHECKED = [
-    pytest.param(DEFAULT_STACK, 0, 1, True, id="default-0-to-1-locked-at-0"),
+    pytest.param(DEFAULT_STACK, 0, 1, True, False, id="default-0-to-1-locked-at-0"),
     # Two levels at once to the top (issue #8: a project stepped up from level 2 gains the shadow of level 3
     # and the explanations, fairness check and compliance report of level 4), lock file committed at level 2.
+    # Its model picks its columns by name (issue #16): the level-4 service, which it did not have at level 2,
+    # must hand it a data frame, in the project's tests and in the served scenario.
     *(
-        [pytest.param(DEFAULT_STACK, HIGHEST - 2, HIGHEST, True, id=f"default-{HIGHEST - 2}-to-{HIGHEST}")]
+        [
+            pytest.param(
+                DEFAULT_STACK, HIGHEST - 2, HIGHEST, True, True, id=f"default-{HIGHEST - 2}-to-{HIGHEST}"
+            )
+        ]
         if HIGHEST > 2
         else []
     ),
     # 0 -> the highest level on the last stack (the default stack reaches it from two levels below, above).
     pytest.param(
-        LAST_STACK, 0, HIGHEST, False, id=f"{answers_id(LAST_STACK) if LAST_STACK else 'none'}-to-{HIGHEST}"
+        LAST_STACK,
+        0,
+        HIGHEST,
+        False,
+        False,
+        id=f"{answers_id(LAST_STACK) if LAST_STACK else 'none'}-to-{HIGHEST}",
     ),
 ]
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(HIGHEST < 1, reason="only level 0 is built")
-@pytest.mark.parametrize(("stack", "low", "high", "locked_before"), CHECKED)
+@pytest.mark.parametrize(("stack", "low", "high", "locked_before", "model_by_name"), CHECKED)
 def test_project_checks_pass_after_a_step_up(
     generate: Generate,
     git_project: GitProject,
@@ -402,8 +414,12 @@ def test_project_checks_pass_after_a_step_up(
     low: int,
     high: int,
     locked_before: bool,
+    model_by_name: bool,
 ) -> None:
     project = git_project(generate({**stack, "maturity_level": low}))
+    if model_by_name:  # the team's own model, before it installs and steps up
+        pick_columns_by_name(project)
+        commit_all(project, "a model that picks its columns by name")
     extra: frozenset[str] = frozenset()
     if locked_before:  # the team installed at the lower level and committed its lock file
         installed = run(project, "make", "install")

@@ -124,6 +124,34 @@ def edit_like_a_team(project: Path, manifest: Manifest = MANIFEST) -> TeamWork:
     )
 
 
+# The team's model picks its columns by name (a ColumnTransformer over make_column_selector), as a model of
+# numeric and categorical columns does; its output keeps the input names, so the model stays linear in them.
+MODEL_BY_NAME = """(
+{indent}    "scale",
+{indent}    ColumnTransformer(
+{indent}        [("numbers", StandardScaler(), make_column_selector(dtype_include="number"))],
+{indent}        verbose_feature_names_out=False,
+{indent}    ),
+{indent}),"""
+
+
+def pick_columns_by_name(project: Path) -> str:
+    """Make model.py's scaling step a ColumnTransformer that selects the columns by name from a data frame
+    (it fails on an array); return the new line."""
+    model = project / "src" / full_answers(recorded(project))["package_name"] / "model.py"
+    line = _replace_first(
+        model,
+        r'^(\s*)\("scale", StandardScaler\(\)\),$',
+        lambda m: m.group(1) + MODEL_BY_NAME.format(indent=m.group(1)),
+    )
+    _replace_first(
+        model,
+        r"^from sklearn\.base import ClassifierMixin$",
+        lambda m: m.group(0) + "\nfrom sklearn.compose import ColumnTransformer, make_column_selector",
+    )
+    return line
+
+
 def step_up(project: Path, level: int | None, vcs_ref: Any = copier.VcsRef.CURRENT) -> float:
     """`copier update --trust --defaults [-d maturity_level=level]` through the API; its wall time."""
     data = {} if level is None else {"maturity_level": level}

@@ -6,7 +6,9 @@ champion's, or `ARGS="--version N"`'s) rewrites it: <model>-v<version>.json and 
 $ARTIFACTS_DIR/reports/explanations/, linked from the version's model card. It ranks the features by
 permutation importance on the rows the version's training held out (the rows the promotion gate scores it
 on): how much the metric of config/explain.toml `[report] scoring` (roc_auc, accuracy or f1) drops when
-one feature's values are shuffled, averaged over `repeats` shuffles, with its spread. For a linear model,
+one feature's values are shuffled, averaged over `repeats` shuffles, with its spread. The features are the
+model's raw input columns, shuffled as they arrive (string columns too) and scored through the whole
+pipeline, so a model that encodes its categories itself is ranked by its input columns. For a linear model,
 as the template's scaled logistic regression, the report adds each feature's mean absolute contribution
 to the log-odds (`serving.explanations.Explainer`, which also explains the service's single predictions).
 
@@ -35,7 +37,7 @@ from sklearn.inspection import permutation_importance
 from ...data import TARGET
 from ..lifecycle import held_out_rows, model_inputs
 from ..reports import html
-from ..serving.explanations import Explainer, read, report_path, settings
+from ..serving.explanations import Explainer, read, report_path, settings, typical_row
 from ..settings import ReportSettings, train_toml
 from ..tracking import registry
 from . import model_card
@@ -54,7 +56,7 @@ def importance(model: Any, rows: pd.DataFrame, config: ReportSettings, seed: int
         {"feature": str(name), "importance": round(float(mean), 6), "std": round(float(std), 6)}
         for name, mean, std in zip(inputs.columns, found.importances_mean, found.importances_std, strict=True)
     ]
-    explainer = Explainer.of(model, list(inputs.columns), reference=inputs.mean().to_dict())
+    explainer = Explainer.of(model, list(inputs.columns), reference=typical_row(inputs))
     if explainer.method == "linear":
         mean_abs = np.abs(explainer.contributions(inputs)[0]).mean(axis=0)
         for entry, value in zip(ranked, mean_abs, strict=True):
@@ -75,7 +77,7 @@ def build(model: Any, rows: pd.DataFrame, model_name: str, version: str, data_ve
         "repeats": config.repeats,
         "rows": len(rows),
         "features": importance(model, rows, config, train_toml().seed),
-        "reference": {str(name): round(float(value), 9) for name, value in inputs.mean().items()},
+        "reference": typical_row(inputs),
         "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 

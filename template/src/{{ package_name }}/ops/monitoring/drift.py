@@ -1,21 +1,27 @@
 # Kept by the template: `copier update` rewrites this file.
 """Data drift: how far a new batch of inputs has moved from the data the model was trained on.
 
-For every numeric feature the report gives two measures of the batch against the training reference:
+Every feature the reference and the batch share (but the id and the target) is compared with the
+training reference. A numeric feature gets two measures:
 
 - PSI, the population stability index, over `bins` bins cut at the reference's quantiles (so each bin
-  holds about the same share of the reference): 0 means the same shape, 0.1 a small shift, 0.2 and more
-  a shift worth acting on;
-- the two-sample Kolmogorov-Smirnov test, whose p-value says how likely a difference this large is when
-  both come from the same distribution.
+  holds about the same share of the reference), plus one bin of the missing values: 0 means the same
+  shape, 0.1 a small shift, 0.2 and more a shift worth acting on;
+- the two-sample Kolmogorov-Smirnov test of the values present, whose p-value says how likely a
+  difference this large is when both come from the same distribution.
 
-A feature drifts when its PSI reaches `psi_threshold` or its KS p-value falls below `ks_pvalue`
+A categorical feature (strings, booleans, categories) gets PSI over its categories, the missing values
+being one category and a category the reference never had counted as such (its reference share is taken
+as EPSILON, so a new category weighs heavily), and the chi-square test of the category frequencies
+(`scipy.stats.chi2_contingency` of the two samples' counts).
+
+A feature drifts when its PSI reaches `psi_threshold` or a test's p-value falls below `ks_pvalue`
 (config/pipeline.toml `[drift]`), with two corrections that keep a batch from the training distribution
 from being flagged by chance, which without them happens to most batches of a hundred rows:
 
-- Bonferroni: with F features, each of the 2F tests (a KS test and a chi-square test of the PSI bins per
-  feature) runs at `ks_pvalue / (2F)`, so that a batch from the training distribution has ANY feature
-  flagged with probability at most `ks_pvalue`;
+- Bonferroni: with T tests in all (per numeric feature a KS test and a chi-square test of its PSI bins, per
+  categorical feature the chi-square test of its categories), each runs at `ks_pvalue / T`, so that a
+  batch from the training distribution has ANY feature flagged with probability at most `ks_pvalue`;
 - PSI counts only when it is not sampling noise: small batches reach PSI 0.2 by chance (about one feature
   in twenty at 114 rows against 455), so a PSI at or above the threshold flags a feature only when the
   chi-square test of the same bin counts is significant at that level too. For batches of a thousand
@@ -43,7 +49,9 @@ from ..config import REPORTS_DIR
 from ..reports import html
 from ..settings import pipeline_toml
 
-EPSILON = 1e-4  # the share given to an empty bin, so that PSI stays finite
+EPSILON = 1e-4  # the share given to an empty bin (or a category new to the reference), so PSI stays finite
+MISSING = "(missing)"  # the category of the missing values
+SHOWN_CATEGORIES = 10  # the new categories a report names, and the bars of a categorical plot
 MAX_PLOTS = 12  # the HTML plots the most drifted features only, to stay small and quick to write
 EXIT_DRIFT = 3
 
@@ -54,9 +62,18 @@ def settings() -> dict[str, Any]:
 
 
 def feature_columns(reference: pd.DataFrame, current: pd.DataFrame) -> list[str]:
-    """The numeric columns both frames share, in the reference's order, without the id and the target."""
-    numeric = reference.select_dtypes("number").columns
-    return [str(c) for c in numeric if c in current.columns and c not in (ID, TARGET)]
+    """The columns both frames share, in the reference's order, without the id and the target."""
+    return [str(c) for c in reference.columns if c in current.columns and c not in (ID, TARGET)]
+
+
+def is_numeric(reference: pd.Series) -> bool:
+    """Whether a feature is compared as numbers (KS and binned PSI) rather than as categories."""
+    return pd.api.types.is_numeric_dtype(reference) and not pd.api.types.is_bool_dtype(reference)
+
+
+def tests_of(reference: pd.DataFrame, columns: list[str]) -> int:
+    """How many tests the features take: two per numeric feature, one per categorical feature."""
+    return sum(2 if is_numeric(reference[column]) else 1 for column in columns)
 
 
 def bin_counts(reference: np.ndarray, current: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
@@ -84,31 +101,85 @@ def bins_pvalue(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
     return float(stats.chi2_contingency(table, correction=False).pvalue)
 
 
+def missing_share(values: pd.Series) -> float:
+    return round(float(values.isna().mean()), 6) if len(values) else 0.0
+
+
 def compare_feature(
     reference: pd.Series, current: pd.Series, *, psi_threshold: float, per_test: float, bins: int
 ) -> dict[str, Any]:
-    """Drift measures of one feature; missing values are left out of both samples."""
-    ref = reference.dropna().to_numpy(dtype=float)
-    cur = current.dropna().to_numpy(dtype=float)
-    if len(ref) == 0 or len(cur) == 0:
+    """Drift measures of one feature: numeric (KS and binned PSI) or categorical (chi-square and PSI over
+    the categories), with the missing values counted in the PSI and the chi-square test of both."""
+    if len(reference) == 0 or len(current) == 0 or reference.isna().all():
         raise ValueError(f"feature {reference.name!r} has no values in the reference or the current batch")
+    if not is_numeric(reference):
+        return compare_categories(reference, current, psi_threshold=psi_threshold, per_test=per_test)
+    ref = reference.dropna().to_numpy(dtype=float)
+    cur = pd.to_numeric(current, errors="coerce").dropna().to_numpy(dtype=float)
     ref_counts, cur_counts = bin_counts(ref, cur, bins)
+    # the missing values as one more bin: a batch whose values go missing moves the PSI too
+    ref_counts = np.append(ref_counts, len(reference) - len(ref))
+    cur_counts = np.append(cur_counts, len(current) - len(cur))
     value = psi(ref_counts, cur_counts)
     psi_p = bins_pvalue(ref_counts, cur_counts)
-    ks = stats.ks_2samp(ref, cur)
-    ks_p = float(ks.pvalue)
+    ks = stats.ks_2samp(ref, cur) if len(cur) else None
+    ks_p = 1.0 if ks is None else float(ks.pvalue)
     # PSI counts only when its bins also differ beyond sampling noise (see the module's docstring).
     psi_drift = value >= psi_threshold and psi_p < per_test
     reasons = [name for name, hit in (("psi", psi_drift), ("ks", ks_p < per_test)) if hit]
     return {
+        "kind": "numeric",
         "psi": round(value, 6),
         "psi_pvalue": psi_p,
-        "ks_statistic": round(float(ks.statistic), 6),
+        "ks_statistic": None if ks is None else round(float(ks.statistic), 6),
         "ks_pvalue": ks_p,
+        "pvalue": min(psi_p, ks_p),
         "drifted": bool(reasons),
         "reasons": reasons,
         "reference_mean": float(ref.mean()),
-        "current_mean": float(cur.mean()),
+        "current_mean": float(cur.mean()) if len(cur) else None,
+        "reference_missing": missing_share(reference),
+        "current_missing": missing_share(current),
+    }
+
+
+def categories(values: pd.Series) -> pd.Series:
+    """A categorical feature's values as text, the missing ones as the MISSING category."""
+    return values.astype(object).where(values.notna(), MISSING).astype(str)
+
+
+def compare_categories(
+    reference: pd.Series, current: pd.Series, *, psi_threshold: float, per_test: float
+) -> dict[str, Any]:
+    """Drift measures of a categorical feature: PSI over its categories (missing values and categories new to
+    the reference each counted as one) and the chi-square test of the category frequencies."""
+    ref_counts, cur_counts = categories(reference).value_counts(), categories(current).value_counts()
+    seen = list(ref_counts.index) + [name for name in cur_counts.index if name not in ref_counts.index]
+    ref_aligned = ref_counts.reindex(seen, fill_value=0).to_numpy()
+    cur_aligned = cur_counts.reindex(seen, fill_value=0).to_numpy()
+    value = psi(ref_aligned, cur_aligned)
+    chi2_p = bins_pvalue(ref_aligned, cur_aligned)
+    psi_drift = value >= psi_threshold and chi2_p < per_test
+    reasons = [name for name, hit in (("psi", psi_drift), ("chi2", chi2_p < per_test)) if hit]
+    unseen = [str(name) for name in cur_counts.index if name not in ref_counts.index]
+    return {
+        "kind": "categorical",
+        "psi": round(value, 6),
+        "psi_pvalue": chi2_p,
+        "ks_statistic": None,
+        "ks_pvalue": None,
+        "pvalue": chi2_p,
+        "drifted": bool(reasons),
+        "reasons": reasons,
+        "reference_mean": None,
+        "current_mean": None,
+        "reference_top": str(ref_counts.index[0]),
+        "current_top": str(cur_counts.index[0]),
+        "categories": len(seen),
+        "unseen_categories": unseen[:SHOWN_CATEGORIES],
+        "unseen_share": round(float(cur_counts.reindex(unseen).sum() / len(current)), 6),
+        "reference_missing": missing_share(reference),
+        "current_missing": missing_share(current),
     }
 
 
@@ -128,10 +199,10 @@ def drift_report(
     """
     columns = feature_columns(reference, current) if columns is None else list(columns)
     if not columns:
-        raise ValueError("no numeric feature shared by the reference and the current batch")
+        raise ValueError("no feature shared by the reference and the current batch")
     if reference.empty or current.empty:
         raise ValueError("the reference and the current batch both need rows")
-    per_test = ks_pvalue / (2 * len(columns))
+    per_test = ks_pvalue / tests_of(reference, columns)
     measures = {
         column: compare_feature(
             reference[column], current[column], psi_threshold=psi_threshold, per_test=per_test, bins=bins
@@ -147,6 +218,8 @@ def drift_report(
             "drifted_features": drifted,
             "share_drifted": round(len(drifted) / len(columns), 4),
             "features": len(columns),
+            "categorical_features": [c for c in columns if measures[c]["kind"] == "categorical"],
+            "tests": tests_of(reference, columns),
             "reference_rows": len(reference),
             "current_rows": len(current),
             "psi_threshold": psi_threshold,
@@ -159,7 +232,9 @@ def drift_report(
 
 
 def histogram(name: str, reference: pd.Series, current: pd.Series) -> Figure:
-    """Overlaid density histograms of one feature."""
+    """Overlaid density histograms of one feature (side-by-side category shares of a categorical one)."""
+    if not is_numeric(reference):
+        return category_bars(name, reference, current)
     ref = reference.dropna().to_numpy(dtype=float)
     cur = current.dropna().to_numpy(dtype=float)
     edges = np.histogram_bin_edges(np.concatenate([ref, cur]), bins=30)
@@ -183,6 +258,35 @@ def histogram(name: str, reference: pd.Series, current: pd.Series) -> Figure:
     return figure
 
 
+def category_bars(name: str, reference: pd.Series, current: pd.Series) -> Figure:
+    """The shares of a categorical feature's commonest categories (missing values as one), side by side."""
+    ref = categories(reference).value_counts(normalize=True)
+    cur = categories(current).value_counts(normalize=True)
+    shown = list(dict.fromkeys([*ref.index, *cur.index]))[:SHOWN_CATEGORIES]
+    figure = html.figure(4.2, 2.6)
+    figure.subplots_adjust(left=0.12, right=0.97, bottom=0.25, top=0.88)
+    axes = figure.subplots()
+    places = np.arange(len(shown))
+    for offset, shares, label, color in (
+        (-0.2, ref, "reference", "tab:blue"),
+        (0.2, cur, "current", "tab:orange"),
+    ):
+        heights = shares.reindex(shown, fill_value=0.0).to_numpy()
+        axes.bar(places + offset, heights, width=0.4, alpha=0.7, color=color, label=label)
+    axes.set_xticks(places, [html.label(str(category)) for category in shown], rotation=30, fontsize=7)
+    axes.set_title(html.label(name), fontsize=10)
+    axes.tick_params(axis="y", labelsize=8)
+    axes.legend(fontsize=7, loc="upper right")
+    return figure
+
+
+def typical(measures: dict[str, Any], side: str) -> str:
+    """A feature's mean (numeric) or most frequent category (categorical) on one side, as report text."""
+    if measures["kind"] == "categorical":
+        return str(measures[f"{side}_top"])
+    return str(html.number(measures[f"{side}_mean"], ".4g"))
+
+
 def render_html(report: dict[str, Any], reference: pd.DataFrame, current: pd.DataFrame) -> str:
     """A self-contained HTML page: the verdict, a table of every feature and plots of the most drifted."""
     summary, features = report["summary"], report["features"]
@@ -199,8 +303,9 @@ def render_html(report: dict[str, Any], reference: pd.DataFrame, current: pd.Dat
                 html.number(m["psi_pvalue"], ".2e"),
                 html.number(m["ks_statistic"], ".3f"),
                 html.number(m["ks_pvalue"], ".2e"),
-                html.number(m["reference_mean"], ".4g"),
-                html.number(m["current_mean"], ".4g"),
+                typical(m, "reference"),
+                typical(m, "current"),
+                f"{m['reference_missing']:.1%} -> {m['current_missing']:.1%}",
                 ", ".join(m["reasons"]).upper() or "-",
             ]
             for name, m in features.items()
@@ -208,11 +313,12 @@ def render_html(report: dict[str, Any], reference: pd.DataFrame, current: pd.Dat
         header=[
             "feature",
             "PSI",
-            "bins p-value",
+            "bins / categories p-value",
             "KS statistic",
             "KS p-value",
-            "reference mean",
-            "current mean",
+            "reference mean or top category",
+            "current mean or top category",
+            "missing",
             "drift",
         ],
         classes=("drift" if m["drifted"] else None for m in features.values()),
@@ -231,9 +337,10 @@ def render_html(report: dict[str, Any], reference: pd.DataFrame, current: pd.Dat
     body = f"""<p>{summary["current_rows"]} current rows against {summary["reference_rows"]} reference rows,
 {html.escape(summary["created_at"])}.
 A feature drifts when its PSI reaches {summary["psi_threshold"]} and the chi-square test of its
-{summary["bins"]} bins agrees (bins p-value below {per_test}), or when its KS test's
-p-value falls below {per_test}: {summary["ks_pvalue"]} shared by the two tests of
-every feature, so that a batch like the reference is flagged by chance at most that often.</p>
+{summary["bins"]} bins (numeric, plus a bin of missing values) or of its categories (categorical) agrees
+(p-value below {per_test}), or when that test or a numeric feature's KS test has a p-value below
+{per_test}: {summary["ks_pvalue"]} shared by the {summary["tests"]} tests, so that a batch like the
+reference is flagged by chance at most that often.</p>
 {table}
 <h2>Distributions</h2>
 {note}
@@ -266,8 +373,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in summary["drifted_features"]:
         m = report["features"][name]
         print(
-            f"DRIFT {name}: PSI {m['psi']:.3f}, KS p-value {m['ks_pvalue']:.2e}, "
-            f"mean {m['reference_mean']:.4g} -> {m['current_mean']:.4g}"
+            f"DRIFT {name}: PSI {m['psi']:.3f}, p-value {m['pvalue']:.2e}, "
+            f"{typical(m, 'reference')} -> {typical(m, 'current')}"
         )
     drifted = len(summary["drifted_features"])
     print(f"{drifted} of {summary['features']} features drifted; reports: {json_path}, {html_path}")

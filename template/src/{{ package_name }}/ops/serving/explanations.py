@@ -8,14 +8,19 @@ without the report's plotting: config/explain.toml (`settings`), and where each 
 (`report_path`, `read`), since the service reads the reference row of a version's report.
 
 `Explainer`:
-- A pipeline of transformers ending in a binary linear classifier (the template's model): each feature's
-  exact contribution to the positive class's log-odds, its coefficient times its transformed value; with
-  the intercept (`base`) they sum to the log-odds the model computes. The template's inputs are
+- A pipeline of transformers that keep each input column as one column (the names they put out are the
+  names they took in, as a scaler's), ending in a binary linear classifier (the template's model): each
+  feature's exact contribution to the positive class's log-odds, its coefficient times its transformed
+  value; with the intercept (`base`) they sum to the log-odds the model computes. The template's inputs are
   standardised (mean 0 on the training rows), so these are the values SHAP's LinearExplainer gives.
-- Any other model: occlusion, the change of the log-odds when one feature is set to its mean over the
-  held-out rows (`reference` in the version's report: run `make explain-report ARGS="--version N"` first), one
-  model call per feature; `base` is the log-odds of the reference row, and the contributions do not
-  add up exactly.
+- Any other model, whatever the estimator (trees, ensembles, a `ColumnTransformer` that one-hot encodes
+  string columns): occlusion, a model-agnostic method. A row's contribution of a feature is the change of
+  the log-odds when that one input column is set to its reference value, the typical value over the rows
+  the version's training held out (`reference` in the version's report: a numeric column's mean, any other
+  column's most frequent value; run `make explain-report ARGS="--version N"` first). One model call per
+  feature, on the raw input columns through the whole model, so string columns are explained as they
+  arrive; `base` is the log-odds of the reference row, and the contributions do not add up exactly (they
+  leave out how features act together).
 """
 
 from __future__ import annotations
@@ -49,7 +54,8 @@ def report_path(name: str, number: str, suffix: str = ".json") -> Path:
 
 
 def linear_parts(model: Any) -> tuple[Any, np.ndarray, float] | None:
-    """(the transforming steps or None, the coefficients, the intercept) of a binary linear classifier."""
+    """(the transforming steps or None, the coefficients, the intercept) of a binary linear classifier, or
+    None for any other model."""
     steps = model.steps if isinstance(model, Pipeline) else [("model", model)]
     final = steps[-1][1]
     coefficients = getattr(final, "coef_", None)
@@ -75,44 +81,52 @@ class Explainer:
     reference: np.ndarray | None = None
 
     @classmethod
-    def of(cls, model: Any, features: list[str], reference: dict[str, float] | None = None) -> Explainer:
+    def of(cls, model: Any, features: list[str], reference: dict[str, Any] | None = None) -> Explainer:
         """Exact linear contributions when the model allows, else occlusion against `reference`."""
-        parts = linear_parts(model)
-        if parts is not None and len(parts[1]) == len(features):
+        if keeps_columns(model, features):
             return cls(model, features, "linear")
         if reference is None:
             raise ExplanationUnavailableError(
                 "this model is not a linear classifier on its inputs: its explanations need the reference "
                 'row of its report; run `make explain-report ARGS="--version N"` and restart the service'
             )
-        return cls(model, features, "occlusion", np.array([reference[name] for name in features]))
+        typical = np.array([reference[name] for name in features], dtype=object)
+        return cls(model, features, "occlusion", typical)
 
-    def frame(self, values: np.ndarray) -> pd.DataFrame:
-        """Model inputs as a frame with the feature names the model was fitted with."""
-        return pd.DataFrame(values, columns=self.features)
+    def frame(self, inputs: np.ndarray | pd.DataFrame) -> pd.DataFrame:
+        """Model inputs as a frame with the feature names the model was fitted with (an array is taken to
+        hold them in that order)."""
+        if isinstance(inputs, pd.DataFrame):
+            return inputs[self.features]
+        return pd.DataFrame(np.asarray(inputs), columns=self.features).infer_objects()
 
     def contributions(self, inputs: np.ndarray | pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """(contributions, one row per input row and a column per feature; the base of each row)."""
-        values = np.asarray(inputs, dtype=float)
+        rows = self.frame(inputs)
         if self.method == "linear":
             prepare, coefficients, intercept = linear_parts(self.model)  # type: ignore[misc]
-            transformed = prepare.transform(self.frame(values)) if prepare is not None else values
-            return np.asarray(transformed, dtype=float) * coefficients, np.full(len(values), intercept)
+            transformed = prepare.transform(rows) if prepare is not None else rows.to_numpy(dtype=float)
+            return np.asarray(transformed, dtype=float) * coefficients, np.full(len(rows), intercept)
         assert self.reference is not None
-        scored = log_odds(self.model, self.frame(values))
-        found = np.empty(values.shape, dtype=float)
-        for column in range(values.shape[1]):
-            occluded = values.copy()
-            occluded[:, column] = self.reference[column]
-            found[:, column] = scored - log_odds(self.model, self.frame(occluded))
-        base = log_odds(self.model, self.frame(self.reference[np.newaxis, :]))[0]
-        return found, np.full(len(values), base)
+        scored = log_odds(self.model, rows)
+        found = np.empty((len(rows), len(self.features)), dtype=float)
+        for column, name in enumerate(self.features):
+            occluded = rows.copy()
+            occluded[name] = pd.Series([self.reference[column]] * len(rows), index=rows.index).astype(
+                rows[name].dtype
+            )
+            found[:, column] = scored - log_odds(self.model, occluded)
+        typical = rows.iloc[:1].copy()
+        for column, name in enumerate(self.features):
+            typical[name] = pd.Series([self.reference[column]], index=typical.index).astype(rows[name].dtype)
+        return found, np.full(len(rows), log_odds(self.model, typical)[0])
 
-    def explain(self, inputs: np.ndarray, top: int) -> list[dict[str, Any]]:
+    def explain(self, inputs: np.ndarray | pd.DataFrame, top: int) -> list[dict[str, Any]]:
         """Per row: the `top` largest contributions (with the feature's value), the rest summed, the base."""
-        values, bases = self.contributions(inputs)
+        rows = self.frame(inputs)
+        values, bases = self.contributions(rows)
         explained = []
-        for row, contributions, base in zip(np.asarray(inputs, dtype=float), values, bases, strict=True):
+        for row, contributions, base in zip(rows.itertuples(index=False), values, bases, strict=True):
             order = np.argsort(-np.abs(contributions), kind="stable")
             shown = order[:top]
             explained.append(
@@ -122,7 +136,7 @@ class Explainer:
                     "contributions": [
                         {
                             "feature": self.features[i],
-                            "value": float(row[i]),
+                            "value": plain(row[i]),
                             "contribution": round(float(contributions[i]), 6),
                         }
                         for i in shown
@@ -131,6 +145,46 @@ class Explainer:
                 }
             )
         return explained
+
+
+def keeps_columns(model: Any, features: list[str]) -> bool:
+    """Whether the model is a binary linear classifier on its input columns themselves: its transforming
+    steps put out one column per input column, under the same name (a scaler, an imputer), so that each
+    coefficient belongs to one feature."""
+    parts = linear_parts(model)
+    if parts is None or len(parts[1]) != len(features):
+        return False
+    prepare = parts[0]
+    if prepare is None:
+        return True
+    try:
+        return [str(name) for name in prepare.get_feature_names_out(features)] == list(features)
+    except (AttributeError, TypeError, ValueError):  # a step naming no output may mix columns
+        return False
+
+
+def plain(value: Any) -> Any:
+    """A feature's value as JSON has it: a number, a string, a boolean, or None when missing."""
+    if value is None or (isinstance(value, float | np.floating) and np.isnan(value)):
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def typical_row(rows: pd.DataFrame) -> dict[str, Any]:
+    """The reference row of occlusion: each numeric column's mean, any other column's most frequent value
+    (None where a column has no value at all)."""
+    typical: dict[str, Any] = {}
+    for name in rows.columns:
+        column = rows[name]
+        if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+            mean = column.mean()
+            typical[str(name)] = None if pd.isna(mean) else round(float(mean), 9)
+        else:
+            counts = column.dropna().value_counts()
+            typical[str(name)] = plain(counts.index[0]) if len(counts) else None
+    return typical
 
 
 def read(name: str, number: str) -> dict[str, Any] | None:
