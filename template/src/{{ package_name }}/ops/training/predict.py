@@ -18,6 +18,7 @@ from ..lifecycle import (
     held_out,
     load_model,
     model_inputs,
+    positive_probability,
     model_version,
     recorded_held_out,
     source_data,
@@ -32,7 +33,7 @@ def predict(batch: pd.DataFrame, model_path: Path = MODEL_FILE) -> pd.DataFrame:
         {
             ID: batch[ID].to_numpy(),
             "prediction": model.predict(features),
-            "probability": model.predict_proba(features)[:, 1].round(6),
+            "probability": positive_probability(model, features).round(6),
             "model_version": model_version(model_path),
         }
     )
