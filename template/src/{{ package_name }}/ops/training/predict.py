@@ -18,8 +18,8 @@ from ..lifecycle import (
     held_out,
     load_model,
     model_inputs,
-    positive_probability,
     model_version,
+    positive_probability,
     recorded_held_out,
     source_data,
 )
