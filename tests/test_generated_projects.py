@@ -1,19 +1,18 @@
 """The generated project's own interface works, as its team would use it.
 
 For the projects of the built levels (every stack at the highest level and at levels 0 and 1, a covering half
-of the stacks at the levels between: `runs_make`), in a fresh git repo: `make install`, `make check`,
-`make lint` (from the level that adds it), `make test`, `make train`, `make pipeline` and, on SageMaker /
-Vertex AI, `make pipeline-definition` (from level 2), and `make monitor-batch` (level 4: `make monitor`)
-pass; from level 3 `make promote` makes the pipeline's model the champion, `make serve` starts the service as a real process and
-`make smoke` checks it over HTTP, `make canary-report` reads what it logged and (self-hosted, at the highest
-level) `make bench` must find the service's throughput at least that of `mlflow models serve` of the same
-model (p99 is too noisy on a shared CI machine to assert; the report keeps it). At level 4, `make retrain`,
-`make audit`, `make model-card-report`, `make explain-report` and `make compliance-report` run, and
+of the stacks at the levels between: `runs_make`), in a fresh git repo: `make install`, `make check`, `make
+lint` (from the level that adds it), `make test`, `make train`, `make pipeline` and, on SageMaker / Vertex AI,
+`make pipeline-definition` (from level 2), and `make monitor-batch` (level 4: `make monitor`) pass; from level
+3 `make promote` makes the pipeline's model the champion, `make serve` starts the service as a real process
+and `make smoke` checks it over HTTP, `make canary-report` reads what it logged and (self-hosted, at the
+highest level) `make bench` must find the service's throughput at least that of `mlflow models serve` of the
+same model (p99 is too noisy on a shared CI machine to assert; the report keeps it). At level 4, `make
+retrain`, `make audit`, `make model-card-report`, `make explain-report` and `make compliance-report` run, and
 (self-hosted) the scenario of continuous.py. The runs leave nothing for git to track but the lock file `make
 install` writes. At the highest level (MLflow, self-hosted) a team's own data and model are then swapped in
-(team_swap.py: only the team's files), and `make check` and the template's contract tests pass on them.
-`make maturity` names the level and the command that steps up, and lists each file under its
-owner.
+(team_swap.py: only the team's files), and `make check` and the template's contract tests pass on them. `make
+maturity` names the level and the command that steps up, and lists each file under its owner.
 
 Many combinations render the same project apart from the files that record their answers (below level 2
 the platform changes nothing; at level 0 neither does the rest of the stack) or that only the CI reads (the
