@@ -2,15 +2,17 @@
 
 For the projects of the built levels (every stack at levels 0 and 1, and above them a covering subset: each
 tracker x platform pair at one level, every tracker on the default platform at the highest: `runs_make`), in a
-fresh git repo: `make install`, `make lint` (from the level that adds it), `make test`, `make train`, `make
-pipeline` and, on SageMaker / Vertex AI, `make pipeline-definition` (from level 2), and `make monitor-batch`
-(level 4: `make monitor`) pass; from level 3 `make promote` makes the pipeline's model the champion, `make
-serve` starts the service as a real process and `make smoke` checks it over HTTP, `make canary-report` reads
-what it logged and (self-hosted, at the highest level) `make bench` must find the service's throughput at
-least that of `mlflow models serve` of the same model (p99 is too noisy on a shared CI machine to assert; the
-report keeps it). At level 4, `make retrain`, `make audit`, `make model-card-report`, `make explain-report`
-and `make compliance-report` run, and (self-hosted) the scenario of continuous.py. The runs leave nothing for
-git to track but the lock file `make install` writes. `make maturity` names the level and the command that
+fresh git repo: `make install`, `make check`, `make lint` (from the level that adds it), `make test`, `make
+train`, `make pipeline` and, on SageMaker / Vertex AI, `make pipeline-definition` (from level 2), and `make
+monitor-batch` (level 4: `make monitor`) pass; from level 3 `make promote` makes the pipeline's model the
+champion, `make serve` starts the service as a real process and `make smoke` checks it over HTTP, `make
+canary-report` reads what it logged and (self-hosted, at the highest level) `make bench` must find the
+service's throughput at least that of `mlflow models serve` of the same model (p99 is too noisy on a shared CI
+machine to assert; the report keeps it). At level 4, `make retrain`, `make audit`, `make model-card-report`,
+`make explain-report` and `make compliance-report` run, and (self-hosted) the scenario of continuous.py. The
+runs leave nothing for git to track but the lock file `make install` writes. At the highest level (MLflow,
+self-hosted) a team's own data and model are then swapped in (team_swap.py: only the team's files), and `make
+check` and the template's contract tests pass on them. `make maturity` names the level and the command that
 steps up, and lists each file under its owner.
 
 Many combinations render the same project apart from the files that record their answers (below level 2
@@ -51,6 +53,7 @@ from conftest import (
     git,
 )
 from continuous import run_scenario, served
+from team_swap import swap
 from updating import maturity_owners
 
 # Files that only record the answers (the stack a level does not use yet included); no make target reads them.
@@ -175,7 +178,7 @@ def targets(answers: dict[str, Any]) -> list[str]:
             continuous.append(TRAIL_ROUND_TRIP if answers["tracker"] == "mlflow" else "trail-pull")
     # Level 4's `make monitor` checks the live traffic (none yet); below, `make monitor-batch` scores a batch.
     monitor = "monitor" if has("continuous_monitoring", answers) else "monitor-batch"
-    return ["install", *lint, "test", "train", *pipeline, monitor, *deploy, *continuous]
+    return ["install", "check", *lint, "test", "train", *pipeline, monitor, *deploy, *continuous]
 
 
 # A shorter benchmark than a team's default: the comparison, not the precision, is what is checked.
@@ -299,6 +302,43 @@ def run_targets(
     return steps, status.stdout.splitlines()
 
 
+# The template's tests that read the team's contract, run again once the team's own problem is swapped in
+CONTRACT_TESTS = (
+    "tests/test_train.py",
+    "tests/ops/test_contract.py",
+    "tests/ops/test_data_pipeline.py",
+    "tests/ops/test_data_versions.py",
+    "tests/ops/test_promotion.py",
+)
+
+
+def swaps_team_problem(answers: dict[str, Any]) -> bool:
+    """The project a team's own data and model are swapped into: the highest level, MLflow, self-hosted."""
+    return (
+        answers["maturity_level"] == MANIFEST.highest_level
+        and answers.get("tracker") == "mlflow"
+        and answers.get("platform") == "self-hosted"
+    )
+
+
+def team_problem(project: Path, answers: dict[str, Any]) -> list[dict[str, Any]]:
+    """The team's data, model and config swapped in (team_swap.py), then `make check` and the template's
+    contract tests: each step's seconds, return code and output tail, up to the first failure."""
+    swap(project, full_answers(answers)["package_name"])
+    steps = []
+    pytest = ["uv", "run", "--frozen", "pytest", "-q", "-p", "no:cacheprovider"]
+    for name, command in (("check", ["make", "check"]), ("contract tests", [*pytest, *CONTRACT_TESTS])):
+        start = time.monotonic()
+        result = subprocess.run(
+            command, cwd=project, env=make_env(), stdin=subprocess.DEVNULL, capture_output=True, text=True
+        )
+        seconds, output = round(time.monotonic() - start, 1), (result.stdout + result.stderr)[-4000:]
+        steps.append({"target": name, "seconds": seconds, "code": result.returncode, "output": output})
+        if result.returncode != 0:
+            break
+    return steps
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("combinations", [pytest.param(c, id=f"level-{p}") for p, c in MADE.items()])
 def test_make_targets_pass(
@@ -324,6 +364,14 @@ def test_make_targets_pass(
             failures.append(f"{names}: make bench found the service slower: {slower}")
         elif leftovers := [line for line in untracked if line != "?? uv.lock"]:
             failures.append(f"{names}: the make targets left files for git to track: {leftovers}")
+        elif any(swaps_team_problem(answers) for answers in same):
+            swapped = team_problem(project, same[0])
+            print("team's problem: " + ", ".join(f"{step['target']} {step['seconds']}s" for step in swapped))
+            if failed := [step for step in swapped if step["code"] != 0]:
+                failures.append(
+                    f"{names}, the team's data and model swapped in (team_swap.py):\n"
+                    f"{failed[0]['target']} failed in {project}:\n{failed[0]['output']}"
+                )
     assert not failures, "\n\n".join(failures)
 
 

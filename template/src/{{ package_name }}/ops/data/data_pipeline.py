@@ -3,6 +3,11 @@
 
 Training reads its data only through `run()`, so data that breaks the catalog's schema stops a run
 before it reaches the model, with every failing column and check listed.
+
+The training data is the catalog's first source, under whatever key the team gives it. A column's `dtype`
+is pandas' name of its type: `int64`, `float64`, `bool`, `str` (free text; with `allowed: [...]`, a
+categorical column), `category`, `Int64` (whole numbers with missing values); `nullable: true` allows
+missing values, `min`/`max` bound numbers, `allowed` lists the only values, `unique: true` refuses repeats.
 """
 
 from __future__ import annotations
@@ -14,23 +19,37 @@ import pandera.pandas as pa
 import yaml
 from pandera.errors import SchemaErrors
 
-from ...data import load_dataset
+from ...data import ID, load_dataset
 from ..config import CONFIG_DIR
 
 CATALOG_FILE = CONFIG_DIR / "catalog.yml"
-SOURCE = "breast_cancer"
 
 
 class DataValidationError(ValueError):
     """Data that does not match its catalog schema."""
 
 
-def catalog_entry(source: str = SOURCE) -> dict[str, Any]:
-    """A source's entry in config/catalog.yml."""
-    sources = yaml.safe_load(CATALOG_FILE.read_text(encoding="utf-8"))["sources"]
-    if source not in sources:
+def sources() -> dict[str, Any]:
+    """config/catalog.yml's sources, by key."""
+    catalog = yaml.safe_load(CATALOG_FILE.read_text(encoding="utf-8"))
+    found = catalog.get("sources") if isinstance(catalog, dict) else None
+    if not isinstance(found, dict) or not found:
+        raise KeyError(f"{CATALOG_FILE} has no `sources:` mapping; add your data source under `sources:`")
+    return found
+
+
+def training_source() -> str:
+    """The key of the training data in config/catalog.yml: its first source."""
+    return next(iter(sources()))
+
+
+def catalog_entry(source: str | None = None) -> dict[str, Any]:
+    """A source's entry in config/catalog.yml (the training data's without a key)."""
+    known = sources()
+    source = source or next(iter(known))
+    if source not in known:
         raise KeyError(f"{source!r} is not in {CATALOG_FILE}; add it to the catalog first")
-    return sources[source]
+    return known[source]
 
 
 def column_schema(spec: dict[str, Any]) -> pa.Column:
@@ -51,7 +70,7 @@ def column_schema(spec: dict[str, Any]) -> pa.Column:
     )
 
 
-def schema(source: str = SOURCE) -> pa.DataFrameSchema:
+def schema(source: str | None = None) -> pa.DataFrameSchema:
     """The catalog's schema of a source: exactly these columns, these types, these checks."""
     columns = catalog_entry(source)["schema"]
     return pa.DataFrameSchema(
@@ -64,22 +83,22 @@ def extract() -> pd.DataFrame:
     return load_dataset()
 
 
-def validate(data: pd.DataFrame, source: str = SOURCE) -> pd.DataFrame:
+def validate(data: pd.DataFrame, source: str | None = None) -> pd.DataFrame:
     """Check data against its catalog schema, reporting every failure at once."""
     try:
         return schema(source).validate(data, lazy=True)
     except SchemaErrors as errors:
         failures = errors.failure_cases[["column", "check", "failure_case"]].drop_duplicates()
         raise DataValidationError(
-            f"{source} does not match config/catalog.yml ({len(failures)} failures):\n"
+            f"{source or training_source()} does not match config/catalog.yml ({len(failures)} failures):\n"
             + failures.head(20).to_string(index=False)
         ) from errors
 
 
 def transform(data: pd.DataFrame) -> pd.DataFrame:
-    """Clean the validated data: drop duplicate measurements, order rows by id."""
-    features = [column for column in data.columns if column != "id"]
-    return data.drop_duplicates(subset=features).sort_values("id").reset_index(drop=True)
+    """Clean the validated data: drop duplicate rows (whatever their id), order rows by id."""
+    features = [column for column in data.columns if column != ID]
+    return data.drop_duplicates(subset=features).sort_values(ID).reset_index(drop=True)
 
 
 def run() -> pd.DataFrame:

@@ -5,7 +5,7 @@ config/fairness.toml (yours) names the attribute, an input column of config/cata
 groups ("" = none configured), and the largest differences the gate accepts:
 
 - demographic parity difference: the largest gap between two groups' selection rates (the share of their
-  rows predicted positive, the positive class being the model's last class);
+  rows predicted positive, the positive class being config/train.toml's task.positive_class);
 - equalised odds difference: the larger of the largest gaps between two groups' true positive rates and
   their false positive rates.
 
@@ -33,7 +33,7 @@ from fairlearn.metrics import (
 from ...data import TARGET
 from ..data import data_pipeline
 from ..errors import OpsError
-from ..lifecycle import model_inputs
+from ..lifecycle import model_inputs, positive_class
 from ..settings import FairnessSettings, config_problem, fairness_toml
 
 CONFIG_FILE = "config/fairness.toml"
@@ -103,7 +103,7 @@ def check(model: Any, rows: pd.DataFrame, config: FairnessSettings | None = None
             f"{CONFIG_FILE}: sensitive_attribute {attribute!r} has {groups.nunique()} distinct values in the "
             f"held-out rows (at most {MAX_GROUPS}): name a column of groups, such as a band of values"
         )
-    positive = model.classes_[-1]
+    positive = positive_class(model)
     actual = (rows[TARGET] == positive).astype(int)
     predicted = (model.predict(model_inputs(rows.drop(columns=[TARGET]), model)) == positive).astype(int)
     measured = measure(actual, predicted, groups)

@@ -37,7 +37,7 @@ from ...data import ID, TARGET
 from ...model import score
 from ..config import ARTIFACTS_DIR, REPORTS_DIR
 from ..data import data_pipeline, data_versions
-from ..lifecycle import held_out_of, model_inputs
+from ..lifecycle import held_out_of, model_inputs, positive_probability
 from ..reports import html
 from ..serving.predictions import PREDICTIONS_DIR, LogReader
 from ..settings import (
@@ -232,7 +232,7 @@ def check(
         if len(answered) >= min_rows:
             model = registry.load_version(champion.version)
             held_out = held_out_of(rows, champion.tags)
-            expected = model.predict_proba(model_inputs(held_out.drop(columns=[TARGET]), model))[:, -1]
+            expected = positive_probability(model, model_inputs(held_out.drop(columns=[TARGET]), model))
             moved = prediction_drift(expected, answered.to_numpy(dtype=float), config.prediction_drift)
             result["prediction_drift"] = moved
             if moved["drifted"]:

@@ -19,6 +19,7 @@ from ..lifecycle import (
     load_model,
     model_inputs,
     model_version,
+    positive_probability,
     recorded_held_out,
     source_data,
 )
@@ -32,7 +33,7 @@ def predict(batch: pd.DataFrame, model_path: Path = MODEL_FILE) -> pd.DataFrame:
         {
             ID: batch[ID].to_numpy(),
             "prediction": model.predict(features),
-            "probability": model.predict_proba(features)[:, 1].round(6),
+            "probability": positive_probability(model, features).round(6),
             "model_version": model_version(model_path),
         }
     )
