@@ -53,6 +53,7 @@ from conftest import (
     git,
 )
 from continuous import run_scenario, served
+from ladder import DEFAULTS
 from team_swap import swap
 from updating import maturity_owners
 
@@ -105,10 +106,13 @@ def runs_make(combinations: list[dict[str, Any]]) -> bool:
     if level < PIPELINE_FROM_LEVEL:
         return True
     indices = [list(STACK_CHOICES[q]).index(answers[q]) for q in ("tracker", "platform")]
+
+    def alternate(at: int) -> bool:
+        return (sum(indices) + at) % 2 == 0
+
     if level == MANIFEST.highest_level:
-        default_platform = indices[1] == 0
-        return default_platform or (sum(indices) + level - 1) % 2 != 0
-    return (sum(indices) + level) % 2 == 0
+        return answers["platform"] == DEFAULTS["platform"] or not alternate(level - 1)
+    return alternate(level)
 
 
 MADE = {key: same for key, same in PREDICTED.items() if runs_make(same)}
