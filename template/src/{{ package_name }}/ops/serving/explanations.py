@@ -7,20 +7,25 @@ uses it for each feature's mean contribution. This module is what both need and 
 without the report's plotting: config/explain.toml (`settings`), and where each version's report is kept
 (`report_path`, `read`), since the service reads the reference row of a version's report.
 
+What a contribution moves (`explained`) follows config/train.toml [task]: the log-odds of the positive
+class for a binary task (task.positive_class), the probability of the class predicted for the row for a
+multiclass one, the predicted value for regression.
+
 `Explainer`:
-- A pipeline of transformers that keep each input column as one column (the names they put out are the
-  names they took in, as a scaler's), ending in a binary linear classifier (the template's model): each
-  feature's exact contribution to the positive class's log-odds, its coefficient times its transformed
+- For a binary task, a pipeline of transformers that keep each input column as one column (the names they
+  put out are the names they took in, as a scaler's), ending in a linear classifier (the template's model):
+  each feature's exact contribution to the positive class's log-odds, its coefficient times its transformed
   value; with the intercept (`base`) they sum to the log-odds the model computes. The template's inputs are
   standardised (mean 0 on the training rows), so these are the values SHAP's LinearExplainer gives.
-- Any other model, whatever the estimator (trees, ensembles, a `ColumnTransformer` that one-hot encodes
-  string columns): occlusion, a model-agnostic method. A row's contribution of a feature is the change of
-  the log-odds when that one input column is set to its reference value, the typical value over the rows
-  the version's training held out (`reference` in the version's report: a numeric column's mean, any other
-  column's most frequent value; run `make explain-report ARGS="--version N"` first). One model call per
-  feature, on the raw input columns through the whole model, so string columns are explained as they
-  arrive; `base` is the log-odds of the reference row, and the contributions do not add up exactly (they
-  leave out how features act together).
+- Any other model or task, whatever the estimator (trees, ensembles, a regressor, a `ColumnTransformer` that
+  one-hot encodes string columns): occlusion, a model-agnostic method. A row's contribution of a feature is
+  the change of what is explained when that one input column is set to its reference value, the typical
+  value over the rows the version's training held out (`reference` in the version's report: a numeric
+  column's mean, any other column's most frequent value; run `make explain-report ARGS="--version N"`
+  first). One model call per feature, on the raw input columns through the whole model, so string columns
+  are explained as they arrive; `base` is what the reference row scores (for a multiclass task, its
+  probability of the row's predicted class), and the contributions do not add up exactly (they leave out
+  how features act together).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from ..config import REPORTS_DIR
+from ..lifecycle import positive_class, task
 from ..settings import ExplainSettings, explain_toml
 
 EXPLANATIONS_DIR = REPORTS_DIR / "explanations"
@@ -54,26 +60,51 @@ def report_path(name: str, number: str, suffix: str = ".json") -> Path:
 
 
 def linear_parts(model: Any) -> tuple[Any, np.ndarray, float] | None:
-    """(the transforming steps or None, the coefficients, the intercept) of a binary linear classifier, or
-    None for any other model."""
+    """(the transforming steps or None, the coefficients, the intercept) of a linear classifier of a binary
+    task, towards the positive class's log-odds, or None for any other model or task."""
+    if task().type != "binary":
+        return None
     steps = model.steps if isinstance(model, Pipeline) else [("model", model)]
     final = steps[-1][1]
     coefficients = getattr(final, "coef_", None)
     if coefficients is None or np.ndim(coefficients) != 2 or coefficients.shape[0] != 1:
         return None
+    if len(getattr(final, "classes_", ())) != 2:
+        return None
     prepare = Pipeline(steps[:-1]) if len(steps) > 1 else None
-    return prepare, np.asarray(coefficients[0], dtype=float), float(np.ravel(final.intercept_)[0])
+    # the coefficients point to the log-odds of the last class: towards the first, they change sign
+    sign = 1.0 if positive_class(model) == final.classes_[-1] else -1.0
+    intercept = sign * float(np.ravel(final.intercept_)[0])
+    return prepare, sign * np.asarray(coefficients[0], dtype=float), intercept
 
 
 def log_odds(model: Any, inputs: pd.DataFrame) -> np.ndarray:
-    """The log-odds of the positive class (the model's last class), row by row."""
-    probability = np.clip(model.predict_proba(inputs)[:, -1], 1e-12, 1 - 1e-12)
+    """The log-odds of the positive class (`lifecycle.positive_class`), row by row."""
+    column = list(model.classes_).index(positive_class(model))
+    probability = np.clip(np.asarray(model.predict_proba(inputs))[:, column], 1e-12, 1 - 1e-12)
     return np.log(probability / (1 - probability))
+
+
+def explained(
+    model: Any, inputs: pd.DataFrame, chosen: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """What the contributions of a row's features move, row by row, for the task: the log-odds of the
+    positive class (binary), the probability of a class (multiclass: of `chosen`, each row's class column,
+    else of the class predicted for the row), the predicted value (regression); and the class columns it
+    was taken from (multiclass; else None)."""
+    kind = task().type
+    if kind == "regression":
+        return np.asarray(model.predict(inputs), dtype=float), None
+    if kind == "binary":
+        return log_odds(model, inputs), None
+    probabilities = np.asarray(model.predict_proba(inputs), dtype=float)
+    columns = probabilities.argmax(axis=1) if chosen is None else chosen
+    return probabilities[np.arange(len(probabilities)), columns], columns
 
 
 @dataclass(frozen=True)
 class Explainer:
-    """Per-row feature contributions to the positive class's log-odds of one model."""
+    """Per-row feature contributions to what one model answers (`explained`)."""
 
     model: Any
     features: list[str]
@@ -82,13 +113,14 @@ class Explainer:
 
     @classmethod
     def of(cls, model: Any, features: list[str], reference: dict[str, Any] | None = None) -> Explainer:
-        """Exact linear contributions when the model allows, else occlusion against `reference`."""
+        """Exact linear contributions when the model and task allow, else occlusion against `reference`."""
         if keeps_columns(model, features):
             return cls(model, features, "linear")
         if reference is None:
             raise ExplanationUnavailableError(
-                "this model is not a linear classifier on its inputs: its explanations need the reference "
-                'row of its report; run `make explain-report ARGS="--version N"` and restart the service'
+                "this model is not a binary linear classifier on its inputs: its explanations need the "
+                'reference row of its report; run `make explain-report ARGS="--version N"` and restart the '
+                "service"
             )
         typical = np.array([reference[name] for name in features], dtype=object)
         return cls(model, features, "occlusion", typical)
@@ -108,18 +140,20 @@ class Explainer:
             transformed = prepare.transform(rows) if prepare is not None else rows.to_numpy(dtype=float)
             return np.asarray(transformed, dtype=float) * coefficients, np.full(len(rows), intercept)
         assert self.reference is not None
-        scored = log_odds(self.model, rows)
+        scored, chosen = explained(self.model, rows)
         found = np.empty((len(rows), len(self.features)), dtype=float)
         for column, name in enumerate(self.features):
             occluded = rows.copy()
             occluded[name] = pd.Series([self.reference[column]] * len(rows), index=rows.index).astype(
                 rows[name].dtype
             )
-            found[:, column] = scored - log_odds(self.model, occluded)
-        typical = rows.iloc[:1].copy()
+            found[:, column] = scored - explained(self.model, occluded, chosen)[0]
+        typical = rows.copy()
         for column, name in enumerate(self.features):
-            typical[name] = pd.Series([self.reference[column]], index=typical.index).astype(rows[name].dtype)
-        return found, np.full(len(rows), log_odds(self.model, typical)[0])
+            typical[name] = pd.Series([self.reference[column]] * len(rows), index=rows.index).astype(
+                rows[name].dtype
+            )
+        return found, explained(self.model, typical, chosen)[0]
 
     def explain(self, inputs: np.ndarray | pd.DataFrame, top: int) -> list[dict[str, Any]]:
         """Per row: the `top` largest contributions (with the feature's value), the rest summed, the base."""
@@ -148,9 +182,9 @@ class Explainer:
 
 
 def keeps_columns(model: Any, features: list[str]) -> bool:
-    """Whether the model is a binary linear classifier on its input columns themselves: its transforming
-    steps put out one column per input column, under the same name (a scaler, an imputer), so that each
-    coefficient belongs to one feature."""
+    """Whether the model is a linear classifier of a binary task on its input columns themselves: its
+    transforming steps put out one column per input column, under the same name (a scaler, an imputer), so
+    that each coefficient belongs to one feature."""
     parts = linear_parts(model)
     if parts is None or len(parts[1]) != len(features):
         return False

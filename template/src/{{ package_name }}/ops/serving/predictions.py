@@ -8,8 +8,10 @@ from config/deploy.toml [service.log]). A line holds, in this order: `timestamp`
 millisecond), `request_id`, `model_name`, `model_version` and `alias` of the model that scored the request,
 `"shadow": true` on a shadow's line only (the challenger's predictions on the same rows, logged beside the
 champion's under the same request id and never returned), `request` (the rows as validated,
-`{"rows": [...]}`: never the raw body) and `predictions` (row by row: `id`, `prediction`, `probability`).
-Lines written before the service had a canary carry no alias: the champion answered them.
+`{"rows": [...]}`: never the raw body) and `predictions` (row by row, as the service answered them,
+`answered`: the id and `prediction`, and for a classifier `probability` and `probabilities`; a regression
+model's answers carry no probability). Lines written before the service had a canary carry no alias: the
+champion answered them.
 
 The canary and shadow reports, continuous monitoring and guarded retraining read the log here alone
 (`LogReader`, `read_logs`): by default the answers callers got, the shadow's lines left out. A line that
@@ -21,11 +23,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -33,9 +35,14 @@ from ...data import ID
 from ..config import ARTIFACTS_DIR
 from ..tracking.registry import CHAMPION
 
+if TYPE_CHECKING:
+    from ..lifecycle import Answers
+
 PREDICTIONS_DIR = ARTIFACTS_DIR / "predictions"
 # The alias a shadow's lines carry (with `"shadow": true`); a line without an alias was the champion's.
 SHADOW = "shadow"
+# How many decimals an answered probability keeps
+DECIMALS = 6
 # The columns of the read log: the request's part of each row, then the row's answer.
 HEAD = ("timestamp", "request_id", "model_name", "model_version", "alias")
 ANSWER = ("prediction", "probability")
@@ -66,6 +73,27 @@ def file_order(path: Path) -> tuple[str, int]:
 def log_files(folder: Path) -> list[Path]:
     """The log's files, oldest first (by day, then part)."""
     return sorted(folder.glob("*.jsonl"), key=file_order)
+
+
+def answered(ids: Sequence[Any], answers: Answers) -> list[dict[str, Any]]:
+    """Each row's answer as the service gives it and the log keeps it: its id and `prediction` (the class,
+    or the value for regression) and, for a classifier, `probability` (the positive class's for a binary
+    task, the predicted class's for a multiclass one) and `probabilities` (each class's, by label)."""
+    predictions = answers.prediction.tolist()
+    if answers.probabilities is None or answers.probability is None:
+        return [{ID: key, "prediction": value} for key, value in zip(ids, predictions, strict=True)]
+    labels = list(answers.probabilities.columns)
+    each = answers.probabilities.to_numpy().round(DECIMALS).tolist()
+    reported = answers.probability.round(DECIMALS).tolist()
+    return [
+        {
+            ID: key,
+            "prediction": label,
+            "probability": probability,
+            "probabilities": dict(zip(labels, row, strict=True)),
+        }
+        for key, label, probability, row in zip(ids, predictions, reported, each, strict=True)
+    ]
 
 
 class MalformedLineError(ValueError):
@@ -262,20 +290,25 @@ class LogReader:
         self, since: datetime | None = None, shadow: bool | None = False, inputs: bool = False
     ) -> pd.DataFrame:
         """One row per scored row: its request's HEAD, its id, prediction and probability (COLUMNS); with
-        `inputs`, the row's input columns as it was sent come first. `since` and `shadow` as `requests`."""
+        `inputs`, the row's input columns as it was sent come first. `since` and `shadow` as `requests`.
+        The probability is a number, NaN where the answer had none (a regression model's)."""
         records: list[dict[str, Any]] = []
         for logged in self.requests(since, shadow):
             head = logged.head()
-            for row, answered in zip(logged.rows, logged.predictions, strict=True):
+            for row, answer in zip(logged.rows, logged.predictions, strict=True):
                 scored = {
-                    ID: answered.get(ID),
-                    "prediction": answered.get("prediction"),
-                    "probability": answered.get("probability"),
+                    ID: answer.get(ID),
+                    "prediction": answer.get("prediction"),
+                    "probability": answer.get("probability"),
                 }
                 records.append({**row, **head, **scored} if inputs else {**head, **scored})
-        if inputs and records:
-            return pd.DataFrame.from_records(records)
-        return pd.DataFrame.from_records(records, columns=COLUMNS)
+        found = (
+            pd.DataFrame.from_records(records)
+            if inputs and records
+            else pd.DataFrame.from_records(records, columns=COLUMNS)
+        )
+        found["probability"] = pd.to_numeric(found["probability"], errors="coerce").astype("float64")
+        return found
 
 
 def read_logs(

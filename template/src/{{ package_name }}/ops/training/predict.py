@@ -2,7 +2,10 @@
 """Batch prediction: `<project> predict INPUT.csv OUTPUT.csv`.
 
 Every prediction is written with the version of the model that made it, so that monitoring can join it
-with the label that arrives later and tell which model was right or wrong.
+with the label that arrives later and tell which model was right or wrong. What a row holds follows
+config/train.toml [task] (`lifecycle.answers`): the predicted class and its `probability` (the positive
+class's for a binary task, the predicted class's for a multiclass one), or the predicted value, with the
+probability left empty, for regression.
 """
 
 from __future__ import annotations
@@ -10,30 +13,33 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ...data import ID, TARGET
 from ..lifecycle import (
     MODEL_FILE,
+    answers,
     held_out,
     load_model,
     model_inputs,
     model_version,
-    positive_probability,
     recorded_held_out,
     source_data,
 )
 
 
 def predict(batch: pd.DataFrame, model_path: Path = MODEL_FILE) -> pd.DataFrame:
-    """Predictions for every row of a batch: id, prediction, probability, model_version."""
+    """Predictions for every row of a batch: id, prediction, probability (NaN for regression) and
+    model_version."""
     model = load_model(model_path)
-    features = model_inputs(batch, model)
+    answered = answers(model, model_inputs(batch, model))
+    probability = np.full(len(batch), np.nan) if answered.probability is None else answered.probability
     return pd.DataFrame(
         {
             ID: batch[ID].to_numpy(),
-            "prediction": model.predict(features),
-            "probability": positive_probability(model, features).round(6),
+            "prediction": answered.prediction,
+            "probability": np.round(probability, 6),
             "model_version": model_version(model_path),
         }
     )
