@@ -41,7 +41,7 @@ from ...data import TARGET
 from ...model import score
 from ..data import data_pipeline
 from ..errors import OpsError
-from ..lifecycle import answers, model_inputs, positive_class
+from ..lifecycle import model_inputs, positive_class
 from ..settings import FairnessSettings, config_problem, fairness_toml, train_toml
 
 CONFIG_FILE = "config/fairness.toml"
@@ -166,9 +166,8 @@ def check(model: Any, rows: pd.DataFrame, config: FairnessSettings | None = None
             f"held-out rows (at most {MAX_GROUPS}): name a column of groups, such as a band of values"
         )
     kind = train_toml().task.type
-    predicted = pd.Series(
-        answers(model, model_inputs(rows.drop(columns=[TARGET]), model)).prediction, index=rows.index
-    )
+    # hard predictions only (the predicted class, or the value): any estimator with `predict` is checked
+    predicted = pd.Series(model.predict(model_inputs(rows.drop(columns=[TARGET]), model)), index=rows.index)
     if kind == "binary":
         positive = positive_class(model)
         measured = measure(

@@ -4,10 +4,10 @@
 $ARTIFACTS_DIR/reports/model_cards/<model>-v<version>.md and .json hold the task it solves
 (config/train.toml's [task]: binary, multiclass or regression, and the metric it is promoted on), what the
 version was trained on (its data version and source), how it scored (held-out metrics), with what (params,
-code version, environment), where it stands (registry aliases, every promotion decision about it from the audit log), what it is for
-(intended use, out-of-scope use, limitations and owner from config/model_card.toml, which is yours), how fair
-the promotion gate found it (the fairness result of the latest decision about it) and a link to its
-feature-importance report (`explain`, reports/explanations/).
+code version, environment), where it stands (registry aliases, every promotion decision about it from the
+audit log), what it is for (intended use, out-of-scope use, limitations and owner from config/model_card.toml,
+which is yours), how fair the promotion gate found it (the fairness result of the latest decision about it)
+and a link to its feature-importance report (`explain`, reports/explanations/).
 
 The pipeline's register step writes the card of each new version; the promotion gate refreshes the cards
 its decisions touch; `make model-card-report` (re)writes the champion's card, or `--version N`'s.
