@@ -213,8 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         scores = ", ".join(f"{name} {value:.4f}" for name, value in metrics.items() if value is not None)
         print(
             f"  version {number} ({', '.join(version['aliases'])}): {version['requests']} requests, "
-            f"{version['rows']} rows, {answer_text(version)}"
-            + (f"; {scores}" if scores else "")
+            f"{version['rows']} rows, {answer_text(version)}" + (f"; {scores}" if scores else "")
         )
     print(f"report: {json_file} and {html_file}")
     return 0

@@ -204,11 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"  champion v{pair['champion_version']} / shadow v{pair['shadow_version']}: "
             f"{pair['rows']} rows, agreement {pair['agreement_rate']:.1%}"
-            + (
-                f", max |{pair['delta_of']} delta| {pair['max_abs_delta']:.4f}"
-                if pair["delta_of"]
-                else ""
-            )
+            + (f", max |{pair['delta_of']} delta| {pair['max_abs_delta']:.4f}" if pair["delta_of"] else "")
             + f"; {pair['labelled']} labelled"
             + (f"; shadow - champion: {scores}" if scores else "")
         )
