@@ -4,6 +4,8 @@
 `make compliance-report` (the champion, or `ARGS="--version N"`) writes
 $ARTIFACTS_DIR/reports/compliance/<model>-v<version>.json and .html from what the project already records:
 
+- the task the version solves (config/train.toml's [task]: binary, multiclass or regression, and the
+  metric it is promoted on), as its model card states it;
 - the version's model card (`model_card`: purpose, limits, owner, metrics, params, code version,
   environment, aliases), rebuilt now so its aliases and decisions are current;
 - its data version and source, the data it was trained and judged on;
@@ -99,6 +101,7 @@ def build(version: registry.ModelVersion) -> dict[str, Any]:
         "version": version.version,
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "aliases": card["aliases"],
+        "task": card["task"],
         "data": {"version": card["data_version"], "source": card["data_source"]},
         "model_card": card,
         "audit": {"chain": audit.verify(), "entries": audit_entries(version.name, version.version)},
@@ -151,7 +154,8 @@ def render_html(report: dict[str, Any]) -> str:
     elif not fair["configured"]:
         fairness = f"<p>{html.escape(fair['summary'])}</p>"
     else:
-        fairness = f"<p>{html.escape(fair['summary'])}</p>{html.pairs(fair['metrics'])}"
+        measured = {**fair["metrics"], **{m: "does not apply" for m in fair.get("not_applicable", {})}}
+        fairness = f"<p>{html.escape(fair['summary'])}</p>{html.pairs(measured)}"
         fairness += html.cell(fair["groups"])
     explanation = report["explanation"]
     explained = (
@@ -167,6 +171,7 @@ def render_html(report: dict[str, Any]) -> str:
     recorded = ("metrics", "metrics_source", "params", "code_version", "environment")
     data = {"data version": report["data"]["version"], "source": report["data"]["source"]}
     body = f"""<p>Generated {html.escape(report["generated_at"])}.
+Task: {html.escape(model_card.task_line(report.get("task")))}.
 Aliases: {html.escape(", ".join(report["aliases"]) or "none")}.</p>
 <h2>Open findings</h2><ul>{findings}</ul>
 <h2>Model card</h2>
@@ -199,7 +204,10 @@ def main(argv: list[str] | None = None) -> int:
     report = build(model_card.version_or_champion(args.version))
     page = write(report)
     chain = report["audit"]["chain"]
-    print(f"{report['model_name']} version {report['version']}, data version {report['data']['version']}")
+    print(
+        f"{report['model_name']} version {report['version']} ({model_card.task_line(report['task'])}), "
+        f"data version {report['data']['version']}"
+    )
     print(f"audit chain: {'intact' if chain['intact'] else 'BROKEN' + where(chain)}")
     for finding in report["status"] or ["nothing open"]:
         print(f"  - {finding}")

@@ -5,18 +5,21 @@ The pipeline's register step writes the report of every new version, and `make e
 champion's, or `ARGS="--version N"`'s) rewrites it: <model>-v<version>.json and .html in
 $ARTIFACTS_DIR/reports/explanations/, linked from the version's model card. It ranks the features by
 permutation importance on the rows the version's training held out (the rows the promotion gate scores it
-on): how much the metric of config/explain.toml `[report] scoring` (roc_auc, accuracy or f1) drops when
-one feature's values are shuffled, averaged over `repeats` shuffles, with its spread. The features are the
+on): how much the metric of config/explain.toml `[report] scoring` drops when one feature's values are
+shuffled, averaged over `repeats` shuffles, with its spread. The scoring fits the task of config/train.toml
+(SCORINGS; without one, the task's first: roc_auc for binary, accuracy for multiclass, r2 for regression);
+one that does not fit is an error naming the file, the key and the ones that do. The features are the
 model's raw input columns, shuffled as they arrive (string columns too) and scored through the whole
-pipeline, so a model that encodes its categories itself is ranked by its input columns. For a linear model,
-as the template's scaled logistic regression, the report adds each feature's mean absolute contribution
-to the log-odds (`serving.explanations.Explainer`, which also explains the service's single predictions).
+pipeline, so a model that encodes its categories itself is ranked by its input columns. For a binary
+linear model, as the template's scaled logistic regression, the report adds each feature's mean absolute
+contribution to the log-odds (`serving.explanations.Explainer`, which also explains the service's single
+predictions).
 
 Why permutation importance rather than the `shap` package: measured in a generated level-4 project,
 shap 0.51 brings numba and llvmlite, +213 MB in the environment (a 57 MB llvmlite wheel), `import shap`
 takes longer than scikit-learn and pandas together, and numba's cap on the Python version keeps `uv lock`
 from resolving a project whose `requires-python` has no upper bound. Permutation importance needs no
-package the project does not have, works for whatever classifier model.py builds, and is measured on
+package the project does not have, works for whatever estimator model.py builds, and is measured on
 held-out data.
 """
 
@@ -33,29 +36,62 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from sklearn.inspection import permutation_importance
+from sklearn.metrics import f1_score, make_scorer
 
 from ...data import TARGET
-from ..lifecycle import held_out_rows, model_inputs
+from ..lifecycle import held_out_rows, model_inputs, positive_class
 from ..reports import html
 from ..serving.explanations import Explainer, read, report_path, settings, typical_row
-from ..settings import ReportSettings, train_toml
+from ..settings import ExplainSettings, ReportSettings, config_problem, train_toml
 from ..tracking import registry
 from . import model_card
 
 SHOWN = 20  # features in the report's chart
+# The scikit-learn scorings that fit each task, the default first (a higher score is better for all).
+SCORINGS = {
+    "binary": ("roc_auc", "accuracy", "balanced_accuracy", "f1"),
+    "multiclass": ("accuracy", "balanced_accuracy", "f1_macro", "f1_weighted"),
+    "regression": ("r2", "neg_mean_absolute_error", "neg_root_mean_squared_error"),
+}
+
+
+def scoring_name(config: ReportSettings) -> str:
+    """config/explain.toml `[report] scoring`, or the task's default; one that does not fit the task of
+    config/train.toml is an error naming the key and the scorings that fit."""
+    kind = train_toml().task.type
+    fitting = SCORINGS[kind]
+    if config.scoring is None:
+        return fitting[0]
+    if config.scoring not in fitting:
+        raise config_problem(
+            ExplainSettings,
+            "report.scoring",
+            f"{config.scoring!r} does not fit a {kind} task (config/train.toml [task] type)",
+            f"name one of {', '.join(fitting)}, or remove the key for {fitting[0]}",
+        )
+    return config.scoring
+
+
+def scorer(name: str, model: Any) -> Any:
+    """The scikit-learn scoring `name`; binary F1 counts the task's positive class (labels may be text)."""
+    if name == "f1":
+        return make_scorer(f1_score, pos_label=positive_class(model))
+    return name
 
 
 def importance(model: Any, rows: pd.DataFrame, config: ReportSettings, seed: int) -> list[dict[str, Any]]:
     """Each input feature's permutation importance (scikit-learn's) on labelled rows, most important first."""
-    scoring, repeats = config.scoring, config.repeats
+    scoring, repeats = scoring_name(config), config.repeats
     inputs = model_inputs(rows.drop(columns=[TARGET]), model)
     found = permutation_importance(
-        model, inputs, rows[TARGET], scoring=scoring, n_repeats=repeats, random_state=seed
+        model, inputs, rows[TARGET], scoring=scorer(scoring, model), n_repeats=repeats, random_state=seed
     )
     ranked = [
         {"feature": str(name), "importance": round(float(mean), 6), "std": round(float(std), 6)}
         for name, mean, std in zip(inputs.columns, found.importances_mean, found.importances_std, strict=True)
     ]
+    if train_toml().task.type != "binary":  # contributions to the log-odds are a binary model's
+        return sorted(ranked, key=lambda entry: entry["importance"], reverse=True)
     explainer = Explainer.of(model, list(inputs.columns), reference=typical_row(inputs))
     if explainer.method == "linear":
         mean_abs = np.abs(explainer.contributions(inputs)[0]).mean(axis=0)
@@ -73,7 +109,8 @@ def build(model: Any, rows: pd.DataFrame, model_name: str, version: str, data_ve
         "version": version,
         "data_version": data_version,
         "method": "permutation importance",
-        "scoring": config.scoring,
+        "task": train_toml().task.type,
+        "scoring": scoring_name(config),
         "repeats": config.repeats,
         "rows": len(rows),
         "features": importance(model, rows, config, train_toml().seed),

@@ -1,12 +1,13 @@
 # Kept by the template: `copier update` rewrites this file.
 """Model cards: one per registered version, as Markdown for people and JSON for tools.
 
-$ARTIFACTS_DIR/reports/model_cards/<model>-v<version>.md and .json hold what the version was trained on (its
-data version and source), how it scored (held-out metrics), with what (params, code version, environment),
-where it stands (registry aliases, every promotion decision about it from the audit log), what it is for
-(intended use, out-of-scope use, limitations and owner from config/model_card.toml, which is yours), how fair
-the promotion gate found it (the fairness result of the latest decision about it) and a link to its
-feature-importance report (`explain`, reports/explanations/).
+$ARTIFACTS_DIR/reports/model_cards/<model>-v<version>.md and .json hold the task it solves
+(config/train.toml's [task]: binary, multiclass or regression, and the metric it is promoted on), what the
+version was trained on (its data version and source), how it scored (held-out metrics), with what (params,
+code version, environment), where it stands (registry aliases, every promotion decision about it from the
+audit log), what it is for (intended use, out-of-scope use, limitations and owner from config/model_card.toml,
+which is yours), how fair the promotion gate found it (the fairness result of the latest decision about it)
+and a link to its feature-importance report (`explain`, reports/explanations/).
 
 The pipeline's register step writes the card of each new version; the promotion gate refreshes the cards
 its decisions touch; `make model-card-report` (re)writes the champion's card, or `--version N`'s.
@@ -27,7 +28,7 @@ from ..config import REPORTS_DIR
 from ..errors import OpsError
 from ..lifecycle import held_out_rows, model_inputs
 from ..serving import explanations
-from ..settings import ModelCardSettings, model_card_toml
+from ..settings import ModelCardSettings, model_card_toml, train_toml
 from ..tracking import registry
 from . import audit
 
@@ -100,6 +101,7 @@ def build(
         "registered_at": earlier.get("registered_at", written_at),
         "written_at": written_at,
         "aliases": sorted(version.aliases),
+        "task": train_toml().task.model_dump(),
         "data_version": tags.get("data_version"),
         "data_source": tags.get("data_source"),
         "metrics": metrics,
@@ -151,9 +153,12 @@ def fairness_lines(result: dict[str, Any] | None) -> list[str]:
         f"| {metric} | {value:.4f} | {result['limits'][metric]} |"
         for metric, value in result["metrics"].items()
     ]
+    stated = [
+        f"| {metric} | does not apply | {why} |" for metric, why in result.get("not_applicable", {}).items()
+    ]
+    columns = list(dict.fromkeys(key for values in result["groups"].values() for key in values))
     groups = [
-        f"| {group} | {values['rows']} | {values['selection_rate']} | {values['true_positive_rate']} | "
-        f"{values['false_positive_rate']} |"
+        "| " + " | ".join([group, *(str(values.get(column)) for column in columns)]) + " |"
         for group, values in result["groups"].items()
     ]
     return [
@@ -163,11 +168,24 @@ def fairness_lines(result: dict[str, Any] | None) -> list[str]:
         "| metric | value | limit |",
         "| --- | --- | --- |",
         *metrics,
+        *stated,
         "",
-        "| group | rows | selection rate | true positive rate | false positive rate |",
-        "| --- | --- | --- | --- | --- |",
+        "| group | " + " | ".join(column.replace("_", " ") for column in columns) + " |",
+        "| --- | " + " | ".join("---" for _ in columns) + " |",
         *groups,
     ]
+
+
+def task_line(task: dict[str, Any] | None) -> str:
+    """The task in a line: its type, the positive class of a binary one, the metric it is promoted on."""
+    if not task:
+        return "not recorded"
+    positive = task.get("positive_class")
+    kind = task["type"]
+    if kind == "binary" and positive is not None:
+        kind += f" (positive class `{positive}`)"
+    better = "higher" if task["higher_is_better"] else "lower"
+    return f"{kind}; promoted on {task['metric']}, {better} is better"
 
 
 def render(card: dict[str, Any]) -> str:
@@ -176,6 +194,7 @@ def render(card: dict[str, Any]) -> str:
     lines = [
         f"# Model card: {card['model_name']} version {card['version']}",
         "",
+        f"- Task: {task_line(card.get('task'))}",
         f"- Registry aliases: {', '.join(card['aliases']) or 'none'}",
         f"- Data version: `{card['data_version']}` ({card['data_source']})",
         f"- Code version: `{card['code_version']}`",

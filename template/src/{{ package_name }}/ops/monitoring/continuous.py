@@ -6,9 +6,12 @@ A check reads the prediction logs the service writes ($ARTIFACTS_DIR/predictions
 
 - data drift: each feature of the logged inputs against the champion's training data (its recorded data
   version, restored from the data store), with drift.py's PSI and KS tests;
-- prediction drift: the probabilities the champion answered against its probabilities on the rows its
-  training held out;
-- performance, once labels arrive: the logged predictions joined on `id` with the labels file and scored.
+- prediction drift: the champion's answers against its answers on the rows its training held out: the
+  positive class's probability (binary task), the distribution of the predicted classes (multiclass: PSI
+  over the classes and the chi-square test) or the predicted values (regression: KS and PSI);
+- performance, once labels arrive: the logged predictions joined on `id` with the labels file and scored
+  as `make monitor-batch` scores a batch (model.py's `score`, ROC AUC for a binary task), against the alert
+  of config/monitoring.toml [performance] (by default config/train.toml's [monitoring] alert).
 
 Each threshold crossed adds a reason and makes the check an alert. The result is appended to
 reports/monitoring/history.jsonl (one JSON line per check) and reports/monitoring/report.html shows the
@@ -27,17 +30,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from sklearn.metrics import roc_auc_score
 
 from ... import features
 from ...data import ID, TARGET
-from ...model import score
-from ..config import ARTIFACTS_DIR, REPORTS_DIR
+from ..config import ARTIFACTS_DIR, REPORTS_DIR, config_file
 from ..data import data_pipeline, data_versions
-from ..lifecycle import held_out_of, model_inputs, positive_probability
+from ..lifecycle import answers, held_out_of, model_inputs
 from ..reports import html
 from ..serving.predictions import PREDICTIONS_DIR, LogReader
 from ..settings import (
@@ -45,12 +45,14 @@ from ..settings import (
     DriftSettings,
     MonitoringSettings,
     PerformanceSettings,
-    config_problem,
+    Threshold,
     monitoring_toml,
+    train_toml,
 )
 from ..tracking import registry
 from ..tracking.registry import CHAMPION
 from . import alerts, drift
+from .baseline import judge, labelled_metrics
 
 # Where a scheduled job finds the service's logs and the labels, when not where the service writes them.
 PREDICTIONS_ENV, LABELS_ENV = "MONITORING_PREDICTIONS_DIR", "MONITORING_LABELS"
@@ -102,28 +104,72 @@ def data_drift(reference: pd.DataFrame, current: pd.DataFrame, config: DataDrift
     )
 
 
-def prediction_drift(reference: np.ndarray, current: np.ndarray, config: DriftSettings) -> dict[str, Any]:
-    """The answered probabilities against the champion's on its held-out rows (PSI and KS, as drift.py)."""
+def answered_values(answered: pd.DataFrame, kind: str) -> pd.Series:
+    """What prediction drift compares of the logged answers: the positive class's probability (binary), the
+    predicted class (multiclass, as text: a category) or the predicted value (regression)."""
+    if kind == "binary":
+        return pd.to_numeric(answered["probability"], errors="coerce").dropna().rename("probability")
+    if kind == "multiclass":
+        return answered["prediction"].dropna().astype(str).rename("prediction")
+    return pd.to_numeric(answered["prediction"], errors="coerce").dropna().rename("prediction")
+
+
+def expected_values(model: Any, inputs: pd.DataFrame, kind: str) -> pd.Series:
+    """The same measure of the champion's answers on its held-out rows (`answered_values`'s reference)."""
+    found = answers(model, inputs)
+    if kind == "binary" and found.probability is not None:
+        return pd.Series(found.probability, name="probability")
+    if kind == "multiclass":
+        return pd.Series(found.prediction, name="prediction").astype(str)
+    return pd.Series(found.prediction, name="prediction", dtype=float)
+
+
+def prediction_drift(reference: pd.Series, current: pd.Series, config: DriftSettings) -> dict[str, Any]:
+    """The answers on the traffic against the champion's on its held-out rows, with drift.py's tests: PSI and
+    KS of numbers (a probability, a predicted value), PSI and chi-square of the predicted classes."""
     measures = drift.compare_feature(
-        pd.Series(reference, name="probability"),
-        pd.Series(current, name="probability"),
+        reference,
+        current,
         psi_threshold=config.psi_threshold,
         per_test=config.ks_pvalue / 2,
         bins=config.bins,
     )
-    return {
+    result = {
         **measures,
+        "measure": str(reference.name),
         "reference_rows": len(reference),
         "current_rows": len(current),
-        "reference_positive_rate": round(float((reference > 0.5).mean()), 6),
-        "current_positive_rate": round(float((current > 0.5).mean()), 6),
     }
+    if reference.name == "probability":
+        result["reference_positive_rate"] = round(float((reference > 0.5).mean()), 6)
+        result["current_positive_rate"] = round(float((current > 0.5).mean()), 6)
+    elif measures["kind"] == "categorical":
+        result["reference_shares"] = shares(reference)
+        result["current_shares"] = shares(current)
+    return result
+
+
+def shares(values: pd.Series) -> dict[str, float]:
+    """Each value's share of the rows, most frequent first."""
+    return {str(name): round(float(share), 6) for name, share in values.value_counts(normalize=True).items()}
+
+
+def describe_drift(moved: dict[str, Any]) -> str:
+    """The reason a prediction drift alerts with: what moved, and the tests' verdicts."""
+    if moved["kind"] == "categorical":
+        what = f"predicted class shares {moved['reference_shares']} -> {moved['current_shares']}"
+        tests = f"PSI {moved['psi']:.3f}, chi-square p-value {moved['pvalue']:.1e}"
+    else:
+        name = "probability" if moved["measure"] == "probability" else "prediction"
+        what = f"mean {name} {moved['reference_mean']:.3f} -> {moved['current_mean']:.3f}"
+        tests = f"PSI {moved['psi']:.3f}, KS p-value {moved['ks_pvalue']:.1e}"
+    return f"prediction drift: {what} ({tests})"
 
 
 def performance(
     traffic: pd.DataFrame, labels: pd.DataFrame, config: PerformanceSettings
 ) -> dict[str, Any] | None:
-    """Scores of the logged predictions whose labels have arrived; None when none has."""
+    """Scores of the logged predictions whose labels have arrived, against the alert; None when none has."""
     if traffic.empty or ID not in traffic.columns:
         return None
     keyed = traffic.dropna(subset=[ID])
@@ -132,30 +178,30 @@ def performance(
     labelled = keyed.merge(labels, on=ID, how="inner")
     if labelled.empty:
         return None
-    metric, minimum = config.metric, config.min_value
+    alert: Threshold = config.alert(train_toml().monitoring.alert)
+    source = (
+        f"{config_file(MonitoringSettings.NAME)} [performance]"
+        if config.metric is not None
+        else "config/train.toml [monitoring]"
+    )
     enough = len(labelled) >= config.min_labelled
-    metrics: dict[str, float | None] = dict(score(labelled[TARGET], labelled["prediction"]))
-    both = labelled[TARGET].nunique() == 2
-    metrics["roc_auc"] = float(roc_auc_score(labelled[TARGET], labelled["probability"])) if both else None
-    if metric not in metrics:
-        raise config_problem(
-            MonitoringSettings,
-            "performance.metric",
-            f"{metric!r} is not a metric of the labelled predictions",
-            f"name one of {', '.join(sorted(metrics))}",
-        )
-    value = metrics[metric]
+    metrics = labelled_metrics(labelled[TARGET], labelled["prediction"], labelled["probability"])
+    value = judge(alert, metrics, source)
     return {
         "labelled": len(labelled),
-        "metric": metric,
+        "metric": alert.metric,
         "value": value,
-        "min_value": minimum,
+        "threshold": alert.value,
+        "higher_is_better": alert.higher_is_better,
         "min_labelled": config.min_labelled,
         "judged": enough,
-        "breach": bool(enough and value is not None and value < minimum),
+        "breach": bool(enough and value is not None and alert.missed(value)),
         "metrics": metrics,
         "by_model_version": {
-            str(version): {**score(rows[TARGET], rows["prediction"]), "labelled": len(rows)}
+            str(version): {
+                **labelled_metrics(rows[TARGET], rows["prediction"], rows["probability"]),
+                "labelled": len(rows),
+            }
             for version, rows in labelled.groupby("model_version")
         },
     }
@@ -187,7 +233,7 @@ def check(
         "thresholds": {
             "max_share_drifted": config.data_drift.max_share_drifted,
             "prediction_psi": config.prediction_drift.psi_threshold,
-            "min_performance": config.performance.min_value,
+            "performance": config.performance.alert(train_toml().monitoring.alert).value,
         },
         "model": None,
         "drift": {},
@@ -228,19 +274,16 @@ def check(
         if share > limit:
             names = ", ".join(report["summary"]["drifted_features"][:5])
             reasons.append(f"data drift: {share:.0%} of features drifted (limit {limit:.0%}): {names}")
-        answered = traffic.loc[traffic["model_version"] == str(champion.version), "probability"]
+        kind = train_toml().task.type
+        answered = answered_values(traffic[traffic["model_version"] == str(champion.version)], kind)
         if len(answered) >= min_rows:
             model = registry.load_version(champion.version)
             held_out = held_out_of(rows, champion.tags)
-            expected = positive_probability(model, model_inputs(held_out.drop(columns=[TARGET]), model))
-            moved = prediction_drift(expected, answered.to_numpy(dtype=float), config.prediction_drift)
+            expected = expected_values(model, model_inputs(held_out.drop(columns=[TARGET]), model), kind)
+            moved = prediction_drift(expected, answered, config.prediction_drift)
             result["prediction_drift"] = moved
             if moved["drifted"]:
-                reasons.append(
-                    f"prediction drift: mean probability {moved['reference_mean']:.3f} -> "
-                    f"{moved['current_mean']:.3f} (PSI {moved['psi']:.3f}, "
-                    f"KS p-value {moved['ks_pvalue']:.1e})"
-                )
+                reasons.append(describe_drift(moved))
         else:
             notes.append(f"{len(answered)} rows answered by the champion: no prediction drift verdict")
     labels = labels_file or labels_path()
@@ -250,8 +293,9 @@ def check(
     if found is None:
         notes.append(f"no logged prediction has a label yet ({labels})")
     elif found["breach"]:
+        worse = "below" if found["higher_is_better"] else "above"
         reasons.append(
-            f"performance: {found['metric']} {found['value']:.4f} below {found['min_value']} "
+            f"performance: {found['metric']} {found['value']:.4f} {worse} {found['threshold']:g} "
             f"on {found['labelled']} labelled rows"
         )
     result["alert"] = bool(reasons)
@@ -303,14 +347,14 @@ def plot(frame: pd.DataFrame, thresholds: dict[str, float]) -> Figure:
     panels = figure.subplots(4, 1, sharex=True)
     titles = {
         "share_drifted": "share of features drifted",
-        "prediction_psi": "prediction drift (PSI of probabilities)",
+        "prediction_psi": "prediction drift (PSI of the answers)",
         "performance": "performance on labelled predictions",
         "rows": "rows in the window",
     }
     named = {
         "share_drifted": "max_share_drifted",
         "prediction_psi": "prediction_psi",
-        "performance": "min_performance",
+        "performance": "performance",
     }
     limits = {column: float(thresholds[key]) for column, key in named.items() if key in thresholds}
     for axes, (column, title) in zip(panels, titles.items(), strict=True):

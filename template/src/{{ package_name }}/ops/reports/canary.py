@@ -5,10 +5,12 @@ The service (`make serve`) writes one JSON line per request to $ARTIFACTS_DIR/pr
 registry version and alias that answered it. This report reads every line and, per version: the requests
 and rows it answered, its observed share of the requests beside config/deploy.toml's
 `canary.challenger_share` (0 while `[shadow] enabled`: the service turns the canary off then), the share of
-rows it predicted positive and its mean probability. Once labels arrive (a CSV of `id` and the target, such
-as the data/labels.csv of `make predict`), the predictions are joined with them on `id` and scored per
-version: accuracy, F1 and ROC AUC, as `make monitor-batch` scores a batch. Written to reports/canary.json
-and reports/canary.html.
+answers it gave, by the task of config/train.toml: for a binary task the share of rows predicted positive and
+the mean probability of the positive class; for a multiclass one each class's share of the predictions and
+the mean probability of the predicted class; for a regression the mean prediction. Once labels arrive (a CSV
+of `id` and the target, such as the data/labels.csv of `make predict`), the predictions are joined with them
+on `id` and scored per version as `make monitor-batch` scores a batch: model.py's `score`, and ROC AUC for a
+binary task. Written to reports/canary.json and reports/canary.html.
 """
 
 from __future__ import annotations
@@ -22,13 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sklearn.metrics import roc_auc_score
 
 from ...data import ID, TARGET
-from ...model import score
 from ..config import DATA_DIR, REPORTS_DIR
+from ..monitoring.baseline import labelled_metrics, positive_label
 from ..serving.predictions import PREDICTIONS_DIR, LogReader
-from ..settings import deploy_toml
+from ..settings import deploy_toml, train_toml
 from ..tracking.registry import CHAMPION
 from . import html
 
@@ -36,16 +37,38 @@ LABELS_FILE = DATA_DIR / "labels.csv"
 REPORT_FILE = REPORTS_DIR / "canary.json"
 
 
+def answered(rows: pd.DataFrame, labels: pd.DataFrame | None) -> dict[str, Any]:
+    """What a version's answers say, by the task: binary, the share predicted positive and the positive
+    class's mean probability; multiclass, each class's share and the predicted class's mean probability;
+    regression, the mean prediction."""
+    kind = train_toml().task.type
+    chance = pd.to_numeric(rows["probability"], errors="coerce")
+    if kind == "regression":
+        predicted = pd.to_numeric(rows["prediction"], errors="coerce")
+        return {"mean_prediction": round(float(predicted.mean()), 6)}
+    if kind == "multiclass":
+        shares = rows["prediction"].astype(str).value_counts(normalize=True)
+        return {
+            "class_shares": {str(k): round(float(v), 6) for k, v in shares.sort_index().items()},
+            "mean_probability": round(float(chance.mean()), 6),
+        }
+    known = rows["prediction"] if labels is None else pd.concat([rows["prediction"], labels[TARGET]])
+    positive = positive_label(known)
+    return {
+        "positive_rate": round(float((rows["prediction"] == positive).mean()), 6),
+        "mean_probability": round(float(chance.mean()), 6),
+    }
+
+
 def version_summary(rows: pd.DataFrame, requests: int, labels: pd.DataFrame | None) -> dict[str, Any]:
-    """One version's traffic and predictions, and its scores on the rows whose labels have arrived."""
-    answered = rows["request_id"].nunique()
+    """One version's traffic and answers, and its scores on the rows whose labels have arrived."""
+    count = rows["request_id"].nunique()
     summary: dict[str, Any] = {
         "aliases": sorted(rows["alias"].unique().tolist()),
-        "requests": int(answered),
+        "requests": int(count),
         "rows": len(rows),
-        "request_share": round(answered / requests, 6),
-        "positive_rate": round(float((rows["probability"] > 0.5).mean()), 6),
-        "mean_probability": round(float(rows["probability"].mean()), 6),
+        "request_share": round(count / requests, 6),
+        **answered(rows, labels),
         "first": str(rows["timestamp"].min()),
         "last": str(rows["timestamp"].max()),
         "labelled": 0,
@@ -58,12 +81,40 @@ def version_summary(rows: pd.DataFrame, requests: int, labels: pd.DataFrame | No
         labelled = keyed.merge(labels, on=ID, how="inner")
         summary["labelled"] = len(labelled)
         if not labelled.empty:
-            metrics = score(labelled[TARGET], labelled["prediction"])
-            both_classes = labelled[TARGET].nunique() == 2
-            auc = roc_auc_score(labelled[TARGET], labelled["probability"]) if both_classes else None
-            metrics["roc_auc"] = None if auc is None else float(auc)
+            metrics = labelled_metrics(labelled[TARGET], labelled["prediction"], labelled["probability"])
             summary["metrics"] = {name: None if v is None else round(v, 6) for name, v in metrics.items()}
     return summary
+
+
+def answer_lines(versions: dict[str, dict[str, Any]]) -> list[tuple[str, list[Any]]]:
+    """The table's lines of what the versions answered, for the task the summaries describe."""
+    values = list(versions.values())
+    lines: list[tuple[str, list[Any]]] = []
+    if any("positive_rate" in v for v in values):
+        lines.append(("positive rate", [v.get("positive_rate") for v in values]))
+    classes = sorted({name for v in values for name in v.get("class_shares", {})})
+    for name in classes:
+        lines.append((f"share predicted {name}", [v.get("class_shares", {}).get(name) for v in values]))
+    if any("mean_probability" in v for v in values):
+        named = "mean probability of the predicted class" if classes else "mean probability"
+        lines.append((named, [v.get("mean_probability") for v in values]))
+    if any("mean_prediction" in v for v in values):
+        lines.append(("mean prediction", [v.get("mean_prediction") for v in values]))
+    return lines
+
+
+def metric_names(summaries: list[dict[str, Any]]) -> list[str]:
+    """The metrics any of the summaries was scored with, in the order they were computed."""
+    return list(dict.fromkeys(name for s in summaries for name in (s["metrics"] or {})))
+
+
+def answer_text(version: dict[str, Any]) -> str:
+    """A version's answers in a few words, for the command's output."""
+    if "positive_rate" in version:
+        return f"positive rate {version['positive_rate']:.3f}"
+    if "class_shares" in version:
+        return "class shares " + ", ".join(f"{k} {v:.3f}" for k, v in version["class_shares"].items())
+    return f"mean prediction {version['mean_prediction']:.4g}"
 
 
 def compare(rows: pd.DataFrame, labels: pd.DataFrame | None, configured_share: float) -> dict[str, Any]:
@@ -98,11 +149,10 @@ def to_html(report: dict[str, Any]) -> str:
         ("requests", [v["requests"] for v in versions.values()]),
         ("share of requests", [v["request_share"] for v in versions.values()]),
         ("rows", [v["rows"] for v in versions.values()]),
-        ("positive rate", [v["positive_rate"] for v in versions.values()]),
-        ("mean probability", [v["mean_probability"] for v in versions.values()]),
+        *answer_lines(versions),
         ("labelled rows", [v["labelled"] for v in versions.values()]),
     ]
-    for metric in ("accuracy", "f1", "roc_auc"):
+    for metric in metric_names(list(versions.values())):
         lines.append((metric, [(v["metrics"] or {}).get(metric) for v in versions.values()]))
     lines.append(("first / last", [f"{v['first']} / {v['last']}" for v in versions.values()]))
     table = html.table(
@@ -163,8 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         scores = ", ".join(f"{name} {value:.4f}" for name, value in metrics.items() if value is not None)
         print(
             f"  version {number} ({', '.join(version['aliases'])}): {version['requests']} requests, "
-            f"{version['rows']} rows, positive rate {version['positive_rate']:.3f}"
-            + (f"; {scores}" if scores else "")
+            f"{version['rows']} rows, {answer_text(version)}" + (f"; {scores}" if scores else "")
         )
     print(f"report: {json_file} and {html_file}")
     return 0

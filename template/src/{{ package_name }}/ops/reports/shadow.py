@@ -5,10 +5,13 @@ With config/deploy.toml `[shadow] enabled = true`, the service (`make serve`) an
 `champion` and lets the `challenger` score the same rows unseen: both are logged to
 $ARTIFACTS_DIR/predictions/*.jsonl under the same request id, the shadow's line with `"shadow": true`.
 This report pairs them row by row and, per pair of versions (champion, shadow): how many requests and rows
-both scored, the agreement rate of their predictions, and the shadow's probability minus the champion's
-(mean, mean absolute, largest absolute). Once labels arrive (a CSV of `id` and the target, such as the
+both scored, the agreement rate of their predictions, each side's answers as `make canary-report` states
+them for the task (positive rate, class shares, mean prediction) and the shadow's answer minus the
+champion's (mean, mean absolute, largest absolute) where a difference means something: the positive
+class's probability for a binary task, the predicted value for a regression (a multiclass task has the
+agreement and the class shares). Once labels arrive (a CSV of `id` and the target, such as the
 data/labels.csv of `make predict`), each version is scored on the labelled rows as `make canary-report`
-scores them (accuracy, F1, ROC AUC), with the shadow's metric minus the champion's.
+scores them (model.py's `score`, ROC AUC for a binary task), with the shadow's metric minus the champion's.
 Written to reports/shadow/report.json and reports/shadow/report.html.
 """
 
@@ -25,9 +28,9 @@ import pandas as pd
 from ...data import ID, TARGET
 from ..config import REPORTS_DIR
 from ..serving.predictions import PREDICTIONS_DIR, LogReader
-from ..settings import deploy_toml
+from ..settings import deploy_toml, train_toml
 from . import canary, html
-from .canary import LABELS_FILE, version_summary
+from .canary import LABELS_FILE, answer_lines, metric_names, version_summary
 
 REPORT_FILE = REPORTS_DIR / "shadow" / "report.json"
 PAIR = ["request_id", "row"]
@@ -57,7 +60,8 @@ def side(both: pd.DataFrame, suffix: str) -> pd.DataFrame:
 def comparison(both: pd.DataFrame, labels: pd.DataFrame | None) -> dict[str, Any]:
     """One pair of versions: agreement, probability deltas and, with labels, each side's metrics."""
     requests = int(both["request_id"].nunique())
-    delta = both["probability_shadow"] - both["probability_champion"]
+    kind = train_toml().task.type
+    compared = {"binary": "probability", "regression": "prediction"}.get(kind)
     champion = version_summary(side(both, "champion"), requests, labels)
     shadow = version_summary(side(both, "shadow"), requests, labels)
     metric_deltas = None
@@ -75,13 +79,27 @@ def comparison(both: pd.DataFrame, labels: pd.DataFrame | None) -> dict[str, Any
         "rows": len(both),
         "agreement_rate": round(float((both["prediction_champion"] == both["prediction_shadow"]).mean()), 6),
         "disagreements": int((both["prediction_champion"] != both["prediction_shadow"]).sum()),
-        "mean_probability_delta": round(float(delta.mean()), 6),
-        "mean_abs_probability_delta": round(float(delta.abs().mean()), 6),
-        "max_abs_probability_delta": round(float(delta.abs().max()), 6),
+        "delta_of": compared,
+        **deltas(both, compared),
         "labelled": champion["labelled"],
         "champion": champion,
         "shadow": shadow,
         "metric_deltas": metric_deltas,
+    }
+
+
+def deltas(both: pd.DataFrame, compared: str | None) -> dict[str, float | None]:
+    """The shadow's answer minus the champion's, per row, summed up: the `compared` column (None: no
+    difference that means something, as between two predicted classes)."""
+    if compared is None:
+        return {"mean_delta": None, "mean_abs_delta": None, "max_abs_delta": None}
+    delta = pd.to_numeric(both[f"{compared}_shadow"], errors="coerce") - pd.to_numeric(
+        both[f"{compared}_champion"], errors="coerce"
+    )
+    return {
+        "mean_delta": round(float(delta.mean()), 6),
+        "mean_abs_delta": round(float(delta.abs().mean()), 6),
+        "max_abs_delta": round(float(delta.abs().max()), 6),
     }
 
 
@@ -111,17 +129,24 @@ def compare(answered: pd.DataFrame, shadow: pd.DataFrame, labels: pd.DataFrame |
 def to_html(report: dict[str, Any]) -> str:
     """The report as a small HTML page: a column per pair of versions."""
     pairs = report["comparisons"]
+    compared = next((p["delta_of"] for p in pairs if p["delta_of"]), None)
     lines: list[tuple[str, list[Any]]] = [
         ("requests", [p["requests"] for p in pairs]),
         ("rows", [p["rows"] for p in pairs]),
         ("agreement rate", [p["agreement_rate"] for p in pairs]),
         ("disagreements", [p["disagreements"] for p in pairs]),
-        ("mean probability delta", [p["mean_probability_delta"] for p in pairs]),
-        ("mean |probability delta|", [p["mean_abs_probability_delta"] for p in pairs]),
-        ("max |probability delta|", [p["max_abs_probability_delta"] for p in pairs]),
-        ("labelled rows", [p["labelled"] for p in pairs]),
     ]
-    for metric in ("accuracy", "f1", "roc_auc"):
+    for who in ("champion", "shadow"):
+        sides = {str(number): p[who] for number, p in enumerate(pairs)}
+        lines += [(f"{name} ({who})", values) for name, values in answer_lines(sides)]
+    if compared is not None:
+        lines += [
+            (f"mean {compared} delta", [p["mean_delta"] for p in pairs]),
+            (f"mean |{compared} delta|", [p["mean_abs_delta"] for p in pairs]),
+            (f"max |{compared} delta|", [p["max_abs_delta"] for p in pairs]),
+        ]
+    lines.append(("labelled rows", [p["labelled"] for p in pairs]))
+    for metric in metric_names([p[who] for p in pairs for who in ("champion", "shadow")]):
         for who in ("champion", "shadow"):
             lines.append((f"{metric} ({who})", [(p[who]["metrics"] or {}).get(metric) for p in pairs]))
         lines.append((f"{metric} delta", [(p["metric_deltas"] or {}).get(metric) for p in pairs]))
@@ -178,8 +203,9 @@ def main(argv: list[str] | None = None) -> int:
         scores = ", ".join(f"{name} {value:+.4f}" for name, value in deltas.items() if value is not None)
         print(
             f"  champion v{pair['champion_version']} / shadow v{pair['shadow_version']}: "
-            f"{pair['rows']} rows, agreement {pair['agreement_rate']:.1%}, max |probability delta| "
-            f"{pair['max_abs_probability_delta']:.4f}; {pair['labelled']} labelled"
+            f"{pair['rows']} rows, agreement {pair['agreement_rate']:.1%}"
+            + (f", max |{pair['delta_of']} delta| {pair['max_abs_delta']:.4f}" if pair["delta_of"] else "")
+            + f"; {pair['labelled']} labelled"
             + (f"; shadow - champion: {scores}" if scores else "")
         )
     print(f"report: {json_file} and {html_file}")
