@@ -197,7 +197,7 @@ higher_is_better = true
 test_size = 0.2
 
 [model]
-max_iter = 100
+max_iter = 50
 learning_rate = 0.1
 max_depth = 3
 
