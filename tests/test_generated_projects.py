@@ -9,13 +9,13 @@ champion, `make serve` starts the service as a real process and `make smoke` che
 canary-report` reads what it logged and (self-hosted, at the highest level) `make bench` must find the
 service's throughput at least that of `mlflow models serve` of the same model (p99 is too noisy on a shared CI
 machine to assert; the report keeps it). At level 4, `make retrain`, `make audit`, `make model-card-report`,
-`make explain-report` and `make compliance-report` run, and (self-hosted, the demo's data and model) the
-scenario of continuous.py. The runs leave nothing for git to track but the lock file `make install` writes.
-At the highest level, all but one of its projects run on a team's own problem instead of the demo's
-(TEAM_PROBLEMS: team_swap.py's data and model swapped in as a team would, only the team's files, before the
-first target): a binary mixed-type table, a multiclass one and a regression, across both trackers,
-self-hosted and both clouds' pipeline definitions. `make maturity` names the level and the command that
-steps up, and lists each file under its owner.
+`make explain-report` and `make compliance-report` run, and (self-hosted) the scenario of continuous.py. The
+runs leave nothing for git to track but the lock file `make install` writes. Then three of the highest
+level's projects take a team's own problem (TEAM_PROBLEMS: team_swap.py's data and model swapped in as a team
+would, only the team's files): a binary mixed-type table, a multiclass one and a regression, across both
+trackers, self-hosted and both clouds; `make check`, `make train`, `make pipeline` and the template's tests
+that hold for any team's problem (TEAM_TESTS) pass on each. `make maturity` names the level and the command
+that steps up, and lists each file under its owner.
 
 Many combinations render the same project apart from the files that record their answers (below level 2
 the platform changes nothing; at level 0 neither does the rest of the stack) or that only the CI reads (the
@@ -61,13 +61,14 @@ from updating import maturity_owners
 
 # Files that only record the answers (the stack a level does not use yet included); no make target reads them.
 ANSWERS_ONLY = {".copier-answers.yml", ".mlops-ladder/manifest.json", "catalog-info.yaml"}
-# The CI system's files, and the README that describes them, change what the CI runs, never what a make
-# target does: the CI choices are one project here (test_ci_files.py validates every CI file).
+# The CI system's files, the README that describes them and the Renovate configuration that updates what
+# they pin change what the CI runs, never what a make target does: the CI choices are one project here
+# (test_ci_files.py validates every CI file).
 CI_QUESTION = "ci"
 CI_FILES = {
     path for c in MANIFEST.components if set(c.when) == {CI_QUESTION} for path, _ in c.paths("{package}")
 }
-MAKE_BLIND = ANSWERS_ONLY | CI_FILES | {"README.md"}
+MAKE_BLIND = ANSWERS_ONLY | CI_FILES | {"README.md", "renovate.json"}
 LINT_FROM_LEVEL = next(c.level for c in MANIFEST.components if c.name == "lint_precommit")
 PIPELINE_FROM_LEVEL = next(c.level for c in MANIFEST.components if c.name == "training_pipeline")
 PLATFORM_PIPELINES = [c for c in MANIFEST.components if c.name.startswith("platform_pipeline")]
@@ -153,9 +154,9 @@ TRAIL_LOGS = ("reports/audit/audit.jsonl", "reports/monitoring/history.jsonl", "
 TRAIL_FOLDERS = ("reports/retraining", "reports/promotions", "reports/model_cards", "reports/explanations")
 
 
-# The highest level's projects that run on a team's own problem (team_swap.PROBLEMS) rather than the demo's,
-# by (tracker, platform): each task type once, both trackers, self-hosted and both clouds. The demo keeps
-# the MLflow self-hosted project, where the scenario of continuous.py runs.
+# The highest level's projects a team's own problem (team_swap.PROBLEMS) is swapped into once their make
+# targets have passed on the demo's, by (tracker, platform): each task type once, both trackers, self-hosted
+# and both clouds. The swapped project then runs TEAM_STEPS.
 TEAM_PROBLEMS = {
     ("wandb", "self-hosted"): "binary-mixed",
     ("wandb", "sagemaker"): "multiclass",
@@ -163,8 +164,28 @@ TEAM_PROBLEMS = {
 }
 
 
+# What runs on a team's problem: its contract, training, the pipeline (gate, registration, explanation, card)
+# and the template's tests that hold for any team's data and model. (The rest of the template's tests still
+# read the demo's columns or numbers-only inputs: issue #16 goes on.)
+TEAM_TESTS = (
+    "tests/test_train.py",
+    "tests/ops/test_contract.py",
+    "tests/ops/test_settings.py",
+    "tests/ops/test_pipeline.py",
+    "tests/ops/test_promotion.py",
+    "tests/ops/test_data_pipeline.py",
+    "tests/ops/test_data_versions.py",
+)
+TEAM_STEPS = (
+    ("check", ["make", "check"]),
+    ("train", ["make", "train"]),
+    ("pipeline", ["make", "pipeline"]),
+    ("tests", ["uv", "run", "--frozen", "pytest", "-q", "-p", "no:cacheprovider", *TEAM_TESTS]),
+)
+
+
 def team_problem(answers: dict[str, Any]) -> str | None:
-    """The team problem swapped into this combination's project before its make targets (None: the demo)."""
+    """The team problem swapped into this combination's project after its make targets (None: none)."""
     if answers["maturity_level"] != MANIFEST.highest_level:
         return None
     return TEAM_PROBLEMS.get((answers.get("tracker"), answers.get("platform")))
@@ -195,10 +216,8 @@ def targets(answers: dict[str, Any]) -> list[str]:
             continuous.append("explain-report")
         if has("compliance_report", answers):
             continuous.append("compliance-report")
-        if answers.get("platform", "self-hosted") == "self-hosted" and team_problem(answers) is None:
-            # The demo's data: the scenario moves every input by a standard deviation (numbers only)
-            continuous.append(CONTINUOUS)  # its last step serves a shadow and runs `make shadow-report`
         if answers.get("platform", "self-hosted") == "self-hosted":
+            continuous.append(CONTINUOUS)  # its last step serves a shadow and runs `make shadow-report`
             # The trail's store is reachable offline only in MLflow's local store; offline W&B keeps nothing.
             continuous.append(TRAIL_ROUND_TRIP if answers["tracker"] == "mlflow" else "trail-pull")
     # Level 4's `make monitor` checks the live traffic (none yet); below, `make monitor-batch` scores a batch.
@@ -327,6 +346,24 @@ def run_targets(
     return steps, status.stdout.splitlines()
 
 
+def team_steps(project: Path, answers: dict[str, Any], problem: str) -> list[dict[str, Any]]:
+    """The team's problem swapped in (only the team's files) and committed, then TEAM_STEPS: each step's
+    seconds, return code and output tail, up to the first failure."""
+    swap(project, full_answers(answers)["package_name"], problem)
+    commit_all(project, f"the team's own data and model ({problem})")
+    steps = []
+    for name, command in TEAM_STEPS:
+        start = time.monotonic()
+        result = subprocess.run(
+            command, cwd=project, env=make_env(), stdin=subprocess.DEVNULL, capture_output=True, text=True
+        )
+        seconds, output = round(time.monotonic() - start, 1), (result.stdout + result.stderr)[-4000:]
+        steps.append({"target": name, "seconds": seconds, "code": result.returncode, "output": output})
+        if result.returncode != 0:
+            break
+    return steps
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("combinations", [pytest.param(c, id=f"level-{p}") for p, c in MADE.items()])
 def test_make_targets_pass(
@@ -339,10 +376,6 @@ def test_make_targets_pass(
     for digest, same in projects.items():
         project = team_repo(render(same[0]), tmp_path / digest)
         names = f"{len(same)} combinations: {', '.join(answers_id(a) for a in same)}"
-        if problem := team_problem(same[0]):
-            swap(project, full_answers(same[0])["package_name"], problem)
-            commit_all(project, f"the team's own data and model ({problem})")
-            names += f", the team's problem {problem} (team_swap.py)"
         steps, untracked = run_targets(project, same[0])
         timings = ", ".join(f"{step['target']} {step['seconds']}s" for step in steps)
         record_property("timings", f"{timings} ({names})")
@@ -356,6 +389,15 @@ def test_make_targets_pass(
             failures.append(f"{names}: make bench found the service slower: {slower}")
         elif leftovers := [line for line in untracked if line != "?? uv.lock"]:
             failures.append(f"{names}: the make targets left files for git to track: {leftovers}")
+        elif problem := team_problem(same[0]):
+            swapped = team_steps(project, same[0], problem)
+            timed = ", ".join(f"{step['target']} {step['seconds']}s" for step in swapped)
+            print(f"the team's problem {problem}: {timed}")
+            if failed := [step for step in swapped if step["code"] != 0]:
+                failures.append(
+                    f"{names}, the team's problem {problem} swapped in (team_swap.py):\n"
+                    f"{failed[0]['target']} failed in {project}:\n{failed[0]['output']}"
+                )
     assert not failures, "\n\n".join(failures)
 
 
@@ -371,9 +413,7 @@ def test_the_team_problems_cover_every_task_tracker_and_platform_in_the_make_run
         assert {answers[question] for answers in swapped.values()} | {DEFAULTS[question]} == set(
             STACK_CHOICES[question]
         )
-    demo = [answers for answers in highest if team_problem(answers) is None]
-    assert demo, "the demo runs at the highest level too"
-    assert all(CONTINUOUS in targets(answers) for answers in demo if answers["platform"] == "self-hosted")
+    assert all(CONTINUOUS in targets(answers) for answers in highest if answers["platform"] == "self-hosted")
 
 
 @pytest.mark.parametrize("combinations", [pytest.param(c, id=f"level-{p}") for p, c in PREDICTED.items()])
