@@ -12,6 +12,7 @@ killed leaves its rows new for the next one (`discard` drops its staged file).
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +92,19 @@ def cap(source_rows: int, max_share: float) -> int:
 def training_extract(source: pd.DataFrame, max_share: float = 0.2) -> tuple[pd.DataFrame, int]:
     """The source with the feedback rows added (used and staged), at most `max_share` of the result (the
     newest kept), and how many were added (a source id keeps its row)."""
-    found = [read(path) for path in [FEEDBACK_FILE, *sorted(PENDING_DIR.glob("*.csv"))] if path.is_file()]
+    found = []
+    for path in [FEEDBACK_FILE, *sorted(PENDING_DIR.glob("*.csv"))]:
+        if not path.is_file():
+            continue
+        rows = read(path)
+        if missing := [column for column in source.columns if column not in rows.columns]:
+            warnings.warn(
+                f"{path}: its rows lack {', '.join(missing)} of the data as it is now (kept before the data "
+                "changed?), so none of them is trained on; move the file away once it is no longer wanted",
+                stacklevel=2,
+            )
+            continue
+        found.append(rows)
     if not found:
         return source, 0
     rows = pd.concat(found, ignore_index=True).drop_duplicates(subset=[ID], keep="last")
