@@ -37,6 +37,40 @@ class Problem:
     threshold: float | None = None
 
 
+def features_module(subject: str, derived: str) -> str:
+    """A team's features.py as the demo's is written: its one derived feature (`derived`, the entries of
+    DERIVED) of `subject`; the three problems differ only in these."""
+    return f'''"""One derived feature of the {subject}."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    description: str
+    compute: Callable[[pd.DataFrame], pd.Series]
+
+
+DERIVED: tuple[Feature, ...] = (
+{derived})
+
+
+def names() -> list[str]:
+    return [feature.name for feature in DERIVED]
+
+
+def compute(rows: pd.DataFrame) -> pd.DataFrame:
+    derived = pd.DataFrame({{f.name: f.compute(rows).astype("float64") for f in DERIVED}}, index=rows.index)
+    return pd.concat([rows.drop(columns=names(), errors="ignore"), derived], axis=1)
+'''
+
+
 BINARY_MIXED = Problem(
     task="binary",
     data='''"""A synthetic customer table, made here so that it needs no download."""
@@ -135,40 +169,15 @@ def evaluate(model: Any, features: pd.DataFrame, actual: pd.Series) -> dict[str,
     metrics["roc_auc"] = float(roc_auc_score(actual == POSITIVE, model.predict_proba(features)[:, column]))
     return metrics
 ''',
-    features='''"""One derived feature of the customer table."""
-
-from __future__ import annotations
-
-from collections.abc import Callable
-from dataclasses import dataclass
-
-import pandas as pd
-
-
-@dataclass(frozen=True)
-class Feature:
-    name: str
-    description: str
-    compute: Callable[[pd.DataFrame], pd.Series]
-
-
-DERIVED: tuple[Feature, ...] = (
-    Feature(
+    features=features_module(
+        "customer table",
+        """    Feature(
         "spend_per_tenure_month",
         "monthly spend over months of tenure (missing where the spend is)",
         lambda frame: frame["monthly_spend"] / frame["tenure_months"],
     ),
-)
-
-
-def names() -> list[str]:
-    return [feature.name for feature in DERIVED]
-
-
-def compute(rows: pd.DataFrame) -> pd.DataFrame:
-    derived = pd.DataFrame({f.name: f.compute(rows).astype("float64") for f in DERIVED}, index=rows.index)
-    return pd.concat([rows.drop(columns=names(), errors="ignore"), derived], axis=1)
-''',
+""",
+    ),
     catalog="""sources:
   customers:
     description: synthetic customers, one row each, with whether they churned
@@ -292,40 +301,15 @@ def evaluate(model: Any, features: pd.DataFrame, actual: pd.Series) -> dict[str,
     )
     return metrics
 ''',
-    features='''"""One derived feature of the tickets."""
-
-from __future__ import annotations
-
-from collections.abc import Callable
-from dataclasses import dataclass
-
-import pandas as pd
-
-
-@dataclass(frozen=True)
-class Feature:
-    name: str
-    description: str
-    compute: Callable[[pd.DataFrame], pd.Series]
-
-
-DERIVED: tuple[Feature, ...] = (
-    Feature(
+    features=features_module(
+        "tickets",
+        """    Feature(
         "wait_per_earlier_ticket",
         "minutes waited over the account's earlier tickets plus one",
         lambda frame: frame["minutes_waited"] / (frame["earlier_tickets"] + 1),
     ),
-)
-
-
-def names() -> list[str]:
-    return [feature.name for feature in DERIVED]
-
-
-def compute(rows: pd.DataFrame) -> pd.DataFrame:
-    derived = pd.DataFrame({f.name: f.compute(rows).astype("float64") for f in DERIVED}, index=rows.index)
-    return pd.concat([rows.drop(columns=names(), errors="ignore"), derived], axis=1)
-''',
+""",
+    ),
     catalog="""sources:
   tickets:
     description: synthetic support tickets, one row each, with the priority given to it
@@ -452,36 +436,11 @@ def evaluate(model: Any, features: pd.DataFrame, actual: pd.Series) -> dict[str,
     predicted = pd.Series(model.predict(features), index=actual.index)
     return {**score(actual, predicted), "r2": float(r2_score(actual, predicted))}
 ''',
-    features='''"""One derived feature of the parcels."""
-
-from __future__ import annotations
-
-from collections.abc import Callable
-from dataclasses import dataclass
-
-import pandas as pd
-
-
-@dataclass(frozen=True)
-class Feature:
-    name: str
-    description: str
-    compute: Callable[[pd.DataFrame], pd.Series]
-
-
-DERIVED: tuple[Feature, ...] = (
-    Feature("kg_per_item", "weight over items", lambda frame: frame["weight_kg"] / frame["items"]),
-)
-
-
-def names() -> list[str]:
-    return [feature.name for feature in DERIVED]
-
-
-def compute(rows: pd.DataFrame) -> pd.DataFrame:
-    derived = pd.DataFrame({f.name: f.compute(rows).astype("float64") for f in DERIVED}, index=rows.index)
-    return pd.concat([rows.drop(columns=names(), errors="ignore"), derived], axis=1)
-''',
+    features=features_module(
+        "parcels",
+        """    Feature("kg_per_item", "weight over items", lambda frame: frame["weight_kg"] / frame["items"]),
+""",
+    ),
     catalog="""sources:
   parcels:
     description: synthetic delivered parcels, one row each, with the hours the delivery took
