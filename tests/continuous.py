@@ -1,7 +1,7 @@
 """The level-4 scenario of issue #6, run on a generated self-hosted project as a team would run it.
 
 The project has a champion (`make pipeline && make promote`). Then: `make serve`; a stream of rows the
-champion has never seen, every feature moved up by one standard deviation, is sent to it; its labels
+champion has never seen, every numeric feature moved up by one standard deviation, is sent to it; its labels
 arrive. `make retrain`, a day later (past the labels delay): monitoring flags the drift, the guards allow one
 retrain, the pipeline registers a challenger, the gate promotes or refuses it, and the audit log and the new
 version's model card record it. A second drifted stream an hour later is refused by the cooldown; once the
@@ -27,18 +27,29 @@ from typing import Any
 
 Make = Callable[..., subprocess.CompletedProcess[str]]
 
-# Sent with the project's own interpreter and package: the source's rows with new ids, every feature moved
-# by SHIFT of its standard deviation, in requests of 25 rows; their labels written when a path is given.
+# Sent with the project's own interpreter and package: the source's rows with new ids, every numeric
+# feature moved up by SHIFT of its standard deviation (whole numbers stay whole; categorical columns and
+# missing values are kept, whatever the team's data holds), in requests of 25 rows; their labels written when
+# a path is given.
 SEND = """
 import json, sys, urllib.request
+from pandas.api.types import is_bool_dtype, is_integer_dtype, is_numeric_dtype
 from {package}.ops.data import data_pipeline
 from {package}.data import ID, TARGET
 
 url, offset, shift, labels = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
 data = data_pipeline.run()
-data[ID] = data[ID] + offset
+data[ID] = data[ID] + offset if is_numeric_dtype(data[ID]) else data[ID].astype(str) + f"-{{offset}}"
 inputs = data.drop(columns=[TARGET])
-moved = inputs.assign(**{{c: inputs[c] + shift * inputs[c].std() for c in inputs.columns if c != ID}})
+
+
+def moved_up(column):
+    moved = column + shift * column.std()
+    return moved.round().astype(column.dtype) if is_integer_dtype(column) else moved
+
+
+numbers = [c for c in inputs.columns if is_numeric_dtype(inputs[c]) and not is_bool_dtype(inputs[c])]
+moved = inputs.assign(**{{c: moved_up(inputs[c]) for c in numbers if c != ID}})
 for start in range(0, len(moved), 25):
     rows = json.loads(moved.iloc[start : start + 25].to_json(orient="records"))
     request = urllib.request.Request(
