@@ -656,6 +656,67 @@ def ask_git_file_mode_once() -> None:
     Worker._sync_git_index_executable_bit = sync_git_index_executable_bit  # type: ignore[method-assign]
 
 
+def plain(environment: Environment, string: str) -> bool:
+    """Whether Jinja renders `string` as itself in this environment: no tag, expression, comment or line
+    statement can start in it, and no newline that Jinja would normalise or strip."""
+    markers = (
+        environment.block_start_string,
+        environment.variable_start_string,
+        environment.comment_start_string,
+        environment.line_statement_prefix,
+        environment.line_comment_prefix,
+        "\r",
+    )
+    if any(marker and marker in string for marker in markers):
+        return False
+    return environment.keep_trailing_newline or not string.endswith("\n")
+
+
+def render_plain_strings_as_they_are() -> None:
+    """Have copier return a path part or answers-file name with no Jinja in it as it is, without rendering.
+
+    Copier 9.19 renders every part of every template path (`ops`, `monitoring`, `drift.py`) through
+    `Worker._render_string`, which builds the whole render context each time, and compares each part with
+    `Worker.answers_relpath`, which builds it twice more: about 1,400 parts and a third of a level-4 copy's
+    own CPU time, nearly all of them plain text that renders as itself. For those, this returns the text;
+    the `yield` tag's context is cleared as a render would clear it (a plain part has no `yield`). Anything
+    with Jinja in it goes to copier's methods as before, so what copier writes is the same. Left alone if
+    copier's methods are gone or have been patched by an earlier render in this process.
+    """
+    try:
+        from copier._jinja_ext import get_yield_context
+        from copier._main import Worker
+    except ImportError:  # outside copier (the tests import this module directly), or another copier
+        return
+    render_string = getattr(Worker, "_render_string", None)
+    answers_relpath = getattr(Worker, "answers_relpath", None)
+    if (
+        render_string is None
+        or not isinstance(answers_relpath, property)
+        or answers_relpath.fget is None
+        or hasattr(render_string, "mlops_ladder")
+    ):
+        return
+    relpath = answers_relpath.fget
+
+    @functools.wraps(render_string)
+    def render_plain_string(self: Any, string: str, extra_context: Any = None) -> str:
+        if isinstance(string, str) and plain(self.jinja_env, string):
+            yielded = get_yield_context(self.jinja_env)
+            yielded.yield_name = yielded.yield_iterable = None
+            return string
+        return render_string(self, string, extra_context)
+
+    @functools.wraps(relpath)
+    def plain_answers_relpath(self: Any) -> Any:
+        path = str(self.answers_file or self.template.answers_relpath)
+        return Path(path) if plain(self.jinja_env, path) else relpath(self)
+
+    render_plain_string.mlops_ladder = True  # type: ignore[attr-defined]
+    Worker._render_string = render_plain_string  # type: ignore[method-assign]
+    Worker.answers_relpath = property(plain_answers_relpath)  # type: ignore[method-assign,assignment]
+
+
 class LadderExtension(Extension):
     """Jinja globals: `ladder_*` functions over the manifest and the answers being rendered."""
 
@@ -663,6 +724,7 @@ class LadderExtension(Extension):
         super().__init__(environment)
         cache_compiled_templates(environment)
         ask_git_file_mode_once()
+        render_plain_strings_as_they_are()
         manifest = load_manifest()
 
         @pass_context

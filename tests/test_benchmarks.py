@@ -128,3 +128,48 @@ def test_copy_asks_git_for_the_file_mode_once_unless_it_is_false(
     written = len(MANIFEST.files(full_answers({"maturity_level": 1})))
     assert len(asked) == (1 + written if file_mode == "false" else 1), asked[:3]
     assert (project / ".copier-answers.yml").is_file()
+
+
+PLAIN = ["ops", "drift.py", "", "two\nlines", "ends with a newline\n", "a { brace } and a % sign"]
+JINJA = ["{{ package_name }}", "{% if true %}kept{% endif %}", "{# a comment #}text", "line\r\nbreak"]
+
+
+def test_copier_builds_the_render_context_only_for_strings_that_hold_jinja(
+    template_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """extensions/ladder.py hands copier back a path part or answers-file name with no Jinja in it as it is.
+
+    Copier builds its whole render context for each of a level-4 copy's ~1,400 path parts, twice more to
+    compare each with the answers file's name; here the plain ones cost nothing and give the same text, and
+    anything with Jinja in it is rendered by copier as before."""
+    from copier._main import Worker
+
+    with Worker(
+        src_path=str(template_repo),
+        dst_path=tmp_path / "project",
+        data={"project_name": "acme-churn"},
+        answers_file=Path(".answers/{{ project_name }}.yml"),
+        defaults=True,
+        unsafe=True,
+        quiet=True,
+    ) as worker:
+        environment = worker.jinja_env  # loads the extensions: extensions/ladder.py patches copier's Worker
+        worker._ask()
+        context = Worker._render_context
+        built: list[None] = []
+
+        def counted(self: Worker) -> Any:
+            built.append(None)
+            return context(self)
+
+        monkeypatch.setattr(Worker, "_render_context", counted)
+        assert [worker._render_string(string) for string in PLAIN] == PLAIN
+        assert not built, "a plain string built copier's render context"
+        rendered = [worker._render_string(string) for string in JINJA]
+        assert len(built) == len(JINJA)
+        assert rendered == [environment.from_string(s).render(**context(worker)) for s in JINJA]
+        assert rendered[:3] == ["acme_churn", "kept", "text"]
+        assert worker.answers_relpath == Path(".answers/acme-churn.yml")  # a name with Jinja: rendered
+        worker.answers_file = Path(".copier-answers.yml")
+        built.clear()
+        assert worker.answers_relpath == Path(".copier-answers.yml") and not built
