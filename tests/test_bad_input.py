@@ -328,6 +328,42 @@ def test_a_malformed_answers_file_gets_one_line(
     assert git(project, "rev-parse", "HEAD") == head and git(project, "status", "--porcelain") == ""
 
 
+# What `make maturity` (.mlops-ladder/maturity.py) says of an answers file copier could not have written; it
+# runs before `make install` and reads the file without a YAML library, so it checks the flat form itself.
+MATURITY_ANSWERS_EDITS = [
+    ("maturity_level: 0", "maturity_level: abc", ("maturity_level 'abc' is not a level", "from 0 to")),
+    ("maturity_level: 0", "maturity_level: [0", ("line ", "is not the `key: value` copier writes")),
+    ("tracker: mlflow\n", "", ("records no tracker",)),
+    (None, None, ("is missing",)),
+]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "fix"), MATURITY_ANSWERS_EDITS, ids=["abc", "not-yaml", "no-tracker", "deleted"]
+)
+def test_make_maturity_names_a_malformed_answers_file_and_the_fix(
+    generate: Generate, old: str | None, new: str | None, fix: tuple[str, ...]
+) -> None:
+    project = generate({"maturity_level": 0, "tracker": "mlflow"})
+    answers = project / ".copier-answers.yml"
+    if old is None:
+        answers.unlink()
+    else:
+        assert old in answers.read_text(encoding="utf-8")
+        answers.write_text(answers.read_text(encoding="utf-8").replace(old, new or ""), encoding="utf-8")
+
+    result = subprocess.run(
+        ["make", "--no-print-directory", "maturity"], cwd=project, capture_output=True, text=True, timeout=60
+    )
+
+    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
+    line = result.stderr.strip().splitlines()[0]
+    assert line.startswith(".copier-answers.yml") and "git checkout -- .copier-answers.yml" in line, line
+    for fragment in fix:
+        assert fragment in line, line
+    assert result.stdout == ""
+
+
 @pytest.mark.skipif(MANIFEST.highest_level < 2, reason="needs levels 1 and 2")
 def test_a_step_up_names_the_files_the_team_deleted_that_the_project_needs(
     generate: Generate, git_project: Callable[[Path], Path]

@@ -10,6 +10,8 @@ it runs before `make install`.
 from __future__ import annotations
 
 import json
+import re
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,14 +24,49 @@ OWNERS = {
 }
 
 
+ANSWERS = ".copier-answers.yml"
+RESTORE = f"restore it with `git checkout -- {ANSWERS}` (`git log -p {ANSWERS}` shows its history)"
+STACK = ("tracker", "ci", "platform")
+# A value copier writes: quoted whole, or a plain scalar that no YAML indicator starts.
+SCALAR = re.compile(r"""'[^']*'|"[^"]*"|[^\s'"\[\]{}&*!|>%@`#,][^#]*""")
+
+
+class AnswersError(Exception):
+    """The answers file cannot be read as copier wrote it; the message names the file and the fix."""
+
+
 def recorded_answers(path: Path) -> dict[str, str]:
-    """The flat `key: value` answers copier writes (no YAML library needed for them)."""
+    """The flat `key: value` answers copier writes (no YAML library needed for them).
+
+    Anything else (a missing file, a line copier does not write, a value that is not a scalar) raises
+    AnswersError: `copier update` cannot read such a file either.
+    """
+    if not path.is_file():
+        raise AnswersError(f"{ANSWERS} is missing: copier records the answers there; {RESTORE}")
     answers = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip() or line.startswith("#"):
+            continue
         key, sep, value = line.partition(":")
-        if sep and not line.startswith(("#", " ")):
-            answers[key.strip()] = value.strip().strip("'\"")
+        if not sep or line.startswith(" ") or not SCALAR.fullmatch(value.strip() or "''"):
+            raise AnswersError(
+                f"{ANSWERS} line {number} is not the `key: value` copier writes: {line!r}; {RESTORE}"
+            )
+        answers[key.strip()] = value.strip().strip("'\"")
     return answers
+
+
+def recorded_level(answers: dict[str, str], levels: dict[int, str]) -> int:
+    """The recorded maturity level, checked against the manifest's levels and the stack answers."""
+    level = answers.get("maturity_level", "")
+    if not level.isdigit() or int(level) not in levels:
+        raise AnswersError(
+            f"{ANSWERS}: maturity_level {level!r} is not a level from {min(levels)} to {max(levels)}; "
+            + RESTORE
+        )
+    if missing := [key for key in STACK if key not in answers]:
+        raise AnswersError(f"{ANSWERS} records no {', '.join(missing)}; {RESTORE}")
+    return int(level)
 
 
 def print_owners(files: dict[str, str]) -> None:
@@ -42,12 +79,16 @@ def print_owners(files: dict[str, str]) -> None:
                 print(f"  {path}")
 
 
-def main() -> None:
-    answers = recorded_answers(ROOT / ".copier-answers.yml")
+def main() -> int:
     manifest = json.loads(MANIFEST.read_text(encoding="utf-8"))
     names = {entry["level"]: entry["name"] for entry in manifest["levels"]}
-    level = int(answers["maturity_level"])
-    stack = ", ".join(f"{key} {answers[key]}" for key in ("tracker", "ci", "platform"))
+    try:
+        answers = recorded_answers(ROOT / ANSWERS)
+        level = recorded_level(answers, names)
+    except AnswersError as error:
+        print(error, file=sys.stderr)
+        return 2
+    stack = ", ".join(f"{key} {answers[key]}" for key in STACK)
     print(f"maturity level {level} ({names[level]}); stack: {stack}")
     print("\npresent:")
     for component in manifest["components"]:
@@ -57,7 +98,7 @@ def main() -> None:
     following = level + 1
     if following not in names:
         print("\nthis is the highest level.")
-        return
+        return 0
     print(f"\nlevel {following} ({names[following]}) adds:")
     for component in manifest["components"]:
         if component["level"] == following and component.get("applies", True):
@@ -65,10 +106,11 @@ def main() -> None:
     if following > manifest["highest_level"]:
         print(f"\nlevel {following} is not built in this template version yet; `copier check-update` tells")
         print("when a newer version is out.")
-        return
+        return 0
     print("\nstep up (commit your work first; your own files are kept):")
     print(f"  copier update --trust --defaults -d maturity_level={following}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
