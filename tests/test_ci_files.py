@@ -756,6 +756,129 @@ def test_gitlab_deploy_runs_build_staging_smoke_then_manual_production(
         assert '"$CI_REGISTRY"' in login, login
 
 
+# A push as `docker push` prints it: the digest comes last, with the tag.
+FAKE_DOCKER = """#!/bin/sh
+case "$1" in
+  push) echo "The push refers to repository [${2%:*}]"; echo "5f70bf18a086: Pushed"
+        echo "${2##*:}: digest: $FAKE_DIGEST size: 1573";;
+  *) cat > /dev/null;;
+esac
+"""
+SELF_HOSTED_DEPLOY = [p for p in DEPLOY if p.values[0]["platform"] == "self-hosted"]  # type: ignore[index]
+NEEDS_OUTPUT = re.compile(r"^\$\{\{ needs\.([\w-]+)\.outputs\.([\w-]+) \}\}$")
+STEPS_OUTPUT = re.compile(r"^\$\{\{ steps\.([\w-]+)\.outputs\.([\w-]+) \}\}$")
+
+
+def substitute(word: str, variables: dict[str, str]) -> str:
+    return re.sub(r"\$(?:\{(\w+)\}|(\w+))", lambda m: variables[m.group(1) or m.group(2)], word.strip("\"'"))
+
+
+@pytest.mark.parametrize(("answers", "path"), SELF_HOSTED_DEPLOY)
+def test_staging_and_production_deploy_the_pushed_image_by_digest(
+    render: Render, answers: dict[str, Any], path: str, tmp_path: Path
+) -> None:
+    """The build's push script, run with a docker that prints a push, hands on <repository>@<digest>, and the
+    staging and production jobs pass exactly that to `make deploy` (a rollback, which builds nothing, may run
+    the commit's tag)."""
+    project = render(answers)
+    digest = "sha256:" + hashlib.sha256(b"the pushed image").hexdigest()
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin/docker").write_text(FAKE_DOCKER, encoding="utf-8")
+    (tmp_path / "bin/docker").chmod(0o755)
+    env = {"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin", "FAKE_DIGEST": digest, "HOME": str(tmp_path)}
+    deploys: dict[str, str] = {}  # staging / production -> the IMAGE its `make deploy` gets
+    if answers["ci"] == "github":
+        jobs = load(project, path)["jobs"]
+        role = roles({name: script_of(job.get("steps", [])) for name, job in jobs.items()})
+        build = jobs[role["build"]]
+        files = {name: tmp_path / name for name in ("env", "output")}
+        env |= {"GITHUB_ENV": str(files["env"]), "RUNNER_TEMP": str(tmp_path), "GITHUB_ACTOR": "someone"}
+        env |= {"GITHUB_REPOSITORY": "Acme/ML-Project", "GITHUB_SHA": "3f2a1b9" * 5 + "0" * 5}
+        outputs: dict[str, dict[str, str]] = {}
+        for step in build["steps"]:
+            if "run" not in step:
+                continue
+            files["output"].write_text("", encoding="utf-8")
+            step_env = (
+                env
+                | {key: "a-token" for key in step.get("env", {})}
+                | {"GITHUB_OUTPUT": str(files["output"])}
+            )
+            ran = subprocess.run(
+                ["bash", "-e", "-c", step["run"]],
+                env=step_env,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            assert ran.returncode == 0, ran.stdout + ran.stderr
+            if files["env"].exists():
+                env |= dict(
+                    line.split("=", 1) for line in files["env"].read_text(encoding="utf-8").splitlines()
+                )
+            written = files["output"].read_text(encoding="utf-8").splitlines()
+            outputs[step.get("id", "")] = dict(line.split("=", 1) for line in written)
+        assert 'docker push "$IMAGE"' in script_of(build["steps"]), "the build pushes no $IMAGE"
+        pushed = env["IMAGE"]
+        for part in ("staging", "production"):
+            job = jobs[role[part]]
+            [step] = [
+                s
+                for s in job["steps"]
+                if ["deploy", f"ENV={part}"] in [c[:2] for c in make_commands(s.get("run", ""))]
+            ]
+            [command] = [c for c in make_commands(step["run"]) if c[:1] == ["deploy"]]
+            [word] = [w for w in command if w.startswith("IMAGE=")]
+            reference = NEEDS_OUTPUT.match(step.get("env", {}).get(word.removeprefix("IMAGE=$"), ""))
+            assert reference, f"{part}: IMAGE comes from no job's output: {step}"
+            assert reference[1] == role["build"] and role["build"] in needs_of(job), (part, reference[0])
+            source = STEPS_OUTPUT.match(build["outputs"][reference[2]])
+            assert source, build["outputs"]
+            deploys[part] = outputs[source[1]][source[2]]
+    else:
+        jobs = gitlab_ci.jobs(gitlab_ci.merged_config(project))
+        scripts_by_job = {name: script_of(job) for name, job in jobs.items()}
+        tests = {
+            name for name, script in scripts_by_job.items() if plays(make_commands(script), ROLES["test"])
+        }
+        mine = set(jobs_of(project, path)) | tests
+        role = roles({name: script for name, script in scripts_by_job.items() if name in mine})
+        build = jobs[role["build"]]
+        env |= {
+            "CI_REGISTRY_IMAGE": "registry.example.com/acme/ml-project",
+            "CI_COMMIT_SHA": "3f2a1b9" * 5 + "0" * 5,
+        }
+        env |= {
+            "CI_REGISTRY": "registry.example.com",
+            "CI_REGISTRY_USER": "ci",
+            "CI_REGISTRY_PASSWORD": "a-token",
+        }
+        exports = "".join(f'export {key}="{value}"\n' for key, value in build["variables"].items())
+        script = exports + "\n".join(build["script"])
+        ran = subprocess.run(
+            ["sh", "-e", "-c", script],
+            env=env,
+            cwd=tmp_path,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert ran.returncode == 0, ran.stdout + ran.stderr
+        pushed = substitute(build["variables"]["IMAGE"], env)
+        dotenv = tmp_path / build["artifacts"]["reports"]["dotenv"]
+        handed = dict(line.split("=", 1) for line in dotenv.read_text(encoding="utf-8").splitlines())
+        for part in ("staging", "production"):
+            job = jobs[role[part]]
+            assert role["build"] in needs_of(job), f"{part} gets no dotenv report of {role['build']}"
+            [command] = [c for c in make_commands(script_of(job)) if c[:1] == ["deploy"]]
+            [word] = [w for w in command if w.startswith("IMAGE=")]
+            deploys[part] = substitute(word.removeprefix("IMAGE="), handed)
+    repository = pushed.rsplit(":", 1)[0]
+    assert deploys == {"staging": f"{repository}@{digest}", "production": f"{repository}@{digest}"}, pushed
+
+
 @pytest.mark.parametrize(("answers", "path"), GITLAB_DEPLOY)
 def test_gitlab_deploys_only_from_default_branch_pushes(
     render: Render, answers: dict[str, Any], path: str
