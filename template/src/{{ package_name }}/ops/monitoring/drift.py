@@ -13,7 +13,8 @@ training reference. A numeric feature gets two measures:
 A categorical feature (strings, booleans, categories) gets PSI over its categories, the missing values
 being one category and a category the reference never had counted as such (its reference share is taken
 as EPSILON, so a new category weighs heavily), and the chi-square test of the category frequencies
-(`scipy.stats.chi2_contingency` of the two samples' counts).
+(`scipy.stats.chi2_contingency` of the two samples' counts). Its report gives the share of the rows each
+of the commonest categories has on both sides, the categories new to the reference and the missing shares.
 
 A feature drifts when its PSI reaches `psi_threshold` or a test's p-value falls below `ks_pvalue`
 (config/pipeline.toml `[drift]`), with two corrections that keep a batch from the training distribution
@@ -51,7 +52,8 @@ from ..settings import pipeline_toml
 
 EPSILON = 1e-4  # the share given to an empty bin (or a category new to the reference), so PSI stays finite
 MISSING = "(missing)"  # the category of the missing values
-SHOWN_CATEGORIES = 10  # the new categories a report names, and the bars of a categorical plot
+SHOWN_CATEGORIES = 10  # the commonest categories of each side whose shares a report gives, the new ones it
+# names, and the bars of a categorical plot
 MAX_PLOTS = 12  # the HTML plots the most drifted features only, to stay small and quick to write
 EXIT_DRIFT = 3
 
@@ -148,6 +150,11 @@ def categories(values: pd.Series) -> pd.Series:
     return values.astype(object).where(values.notna(), MISSING).astype(str)
 
 
+def shares(counts: pd.Series, shown: list[str]) -> dict[str, float]:
+    """The share of the rows each of the `shown` categories has (0 where it has none)."""
+    return {name: round(float(counts.get(name, 0) / counts.sum()), 6) for name in shown}
+
+
 def compare_categories(
     reference: pd.Series, current: pd.Series, *, psi_threshold: float, per_test: float
 ) -> dict[str, Any]:
@@ -162,6 +169,7 @@ def compare_categories(
     psi_drift = value >= psi_threshold and chi2_p < per_test
     reasons = [name for name, hit in (("psi", psi_drift), ("chi2", chi2_p < per_test)) if hit]
     unseen = [str(name) for name in cur_counts.index if name not in ref_counts.index]
+    shown = list(dict.fromkeys([*ref_counts.index[:SHOWN_CATEGORIES], *cur_counts.index[:SHOWN_CATEGORIES]]))
     return {
         "kind": "categorical",
         "psi": round(value, 6),
@@ -175,6 +183,8 @@ def compare_categories(
         "current_mean": None,
         "reference_top": str(ref_counts.index[0]),
         "current_top": str(cur_counts.index[0]),
+        "reference_shares": shares(ref_counts, shown),
+        "current_shares": shares(cur_counts, shown),
         "categories": len(seen),
         "unseen_categories": unseen[:SHOWN_CATEGORIES],
         "unseen_share": round(float(cur_counts.reindex(unseen).sum() / len(current)), 6),
@@ -281,9 +291,11 @@ def category_bars(name: str, reference: pd.Series, current: pd.Series) -> Figure
 
 
 def typical(measures: dict[str, Any], side: str) -> str:
-    """A feature's mean (numeric) or most frequent category (categorical) on one side, as report text."""
+    """A feature's mean (numeric) or most frequent category and its share (categorical) on one side, as
+    report text."""
     if measures["kind"] == "categorical":
-        return str(measures[f"{side}_top"])
+        top = measures[f"{side}_top"]
+        return f"{top} ({measures[f'{side}_shares'][top]:.0%})"
     return str(html.number(measures[f"{side}_mean"], ".4g"))
 
 
@@ -316,8 +328,8 @@ def render_html(report: dict[str, Any], reference: pd.DataFrame, current: pd.Dat
             "bins / categories p-value",
             "KS statistic",
             "KS p-value",
-            "reference mean or top category",
-            "current mean or top category",
+            "reference mean or top category (share)",
+            "current mean or top category (share)",
             "missing",
             "drift",
         ],
