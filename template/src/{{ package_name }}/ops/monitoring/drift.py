@@ -277,12 +277,13 @@ def category_bars(name: str, reference: pd.Series, current: pd.Series) -> Figure
     figure.subplots_adjust(left=0.12, right=0.97, bottom=0.25, top=0.88)
     axes = figure.subplots()
     places = np.arange(len(shown))
-    for offset, shares, label, color in (
-        (-0.2, ref, "reference", "tab:blue"),
-        (0.2, cur, "current", "tab:orange"),
+    for offset, shares, label, color, rows in (
+        (-0.2, ref, "reference", "tab:blue", len(reference)),
+        (0.2, cur, "current", "tab:orange", len(current)),
     ):
         heights = shares.reindex(shown, fill_value=0.0).to_numpy()
-        axes.bar(places + offset, heights, width=0.4, alpha=0.7, color=color, label=label)
+        axes.bar(places + offset, heights, width=0.4, alpha=0.7, color=color, label=f"{label} ({rows} rows)")
+    axes.set_ylabel("share of rows", fontsize=8)
     axes.set_xticks(places, [html.label(str(category)) for category in shown], rotation=30, fontsize=7)
     axes.set_title(html.label(name), fontsize=10)
     axes.tick_params(axis="y", labelsize=8)
