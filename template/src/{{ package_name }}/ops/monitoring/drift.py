@@ -16,6 +16,11 @@ as EPSILON, so a new category weighs heavily), and the chi-square test of the ca
 (`scipy.stats.chi2_contingency` of the two samples' counts). Its report gives the share of the rows each
 of the commonest categories has on both sides, the categories new to the reference and the missing shares.
 
+A non-numeric feature with more than TEXT_VALUES distinct values, more than half as many as it has values
+(free text, an identifier, a timestamp as text), has no categories to compare: each batch brings values the
+reference never had, so its PSI is large whatever happens, and a chi-square test of hundreds of one-row
+categories tells nothing. The report lists it as `text` with its numbers of distinct values and tests none.
+
 A feature drifts when its PSI reaches `psi_threshold` or a test's p-value falls below `ks_pvalue`
 (config/pipeline.toml `[drift]`), with two corrections that keep a batch from the training distribution
 from being flagged by chance, which without them happens to most batches of a hundred rows:
@@ -54,6 +59,8 @@ EPSILON = 1e-4  # the share given to an empty bin (or a category new to the refe
 MISSING = "(missing)"  # the category of the missing values
 SHOWN_CATEGORIES = 10  # the commonest categories of each side whose shares a report gives, the new ones it
 # names, and the bars of a categorical plot
+TEXT_VALUES = 20  # a non-numeric feature with more distinct values, and more than half as many as its rows,
+# is free text or an identifier rather than categories (see the module's docstring)
 MAX_PLOTS = 12  # the HTML plots the most drifted features only, to stay small and quick to write
 EXIT_DRIFT = 3
 
@@ -73,9 +80,22 @@ def is_numeric(reference: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(reference) and not pd.api.types.is_bool_dtype(reference)
 
 
+def distinct_values(values: pd.Series) -> int:
+    """How many distinct values a feature has, as text, the missing ones left out."""
+    return int(values.dropna().astype(str).nunique())
+
+
+def is_text(reference: pd.Series) -> bool:
+    """Whether a non-numeric feature is free text or an identifier rather than categories (TEXT_VALUES)."""
+    if is_numeric(reference):
+        return False
+    distinct = distinct_values(reference)
+    return distinct > TEXT_VALUES and distinct > 0.5 * reference.notna().sum()
+
+
 def tests_of(reference: pd.DataFrame, columns: list[str]) -> int:
-    """How many tests the features take: two per numeric feature, one per categorical feature."""
-    return sum(2 if is_numeric(reference[column]) else 1 for column in columns)
+    """How many tests the features take: two per numeric feature, one per categorical one, none per text."""
+    return sum(0 if is_text(reference[c]) else 2 if is_numeric(reference[c]) else 1 for c in columns)
 
 
 def bin_counts(reference: np.ndarray, current: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
@@ -193,6 +213,26 @@ def compare_categories(
     }
 
 
+def compare_text(reference: pd.Series, current: pd.Series) -> dict[str, Any]:
+    """A free-text feature (`is_text`): its distinct values and missing shares, not compared."""
+    return {
+        "kind": "text",
+        "psi": None,
+        "psi_pvalue": None,
+        "ks_statistic": None,
+        "ks_pvalue": None,
+        "pvalue": None,
+        "drifted": False,
+        "reasons": [],
+        "reference_mean": None,
+        "current_mean": None,
+        "reference_distinct": distinct_values(reference),
+        "current_distinct": distinct_values(current),
+        "reference_missing": missing_share(reference),
+        "current_missing": missing_share(current),
+    }
+
+
 def drift_report(
     reference: pd.DataFrame,
     current: pd.DataFrame,
@@ -204,32 +244,40 @@ def drift_report(
 ) -> dict[str, Any]:
     """Per-feature drift of `current` against `reference`, as a JSON-serialisable dict.
 
-    `features` maps each feature to its measures, most drifted first (by PSI); `summary` holds the drifted
-    features, their share, `drift` (any feature drifted), the row counts and the thresholds used.
+    `features` maps each feature to its measures, most drifted first (by PSI), text features last; `summary`
+    holds the drifted features, their share of the features compared (text ones are not), `drift` (any
+    feature drifted), the row counts and the thresholds used.
     """
     columns = feature_columns(reference, current) if columns is None else list(columns)
     if not columns:
         raise ValueError("no feature shared by the reference and the current batch")
     if reference.empty or current.empty:
         raise ValueError("the reference and the current batch both need rows")
-    per_test = ks_pvalue / tests_of(reference, columns)
+    tests = tests_of(reference, columns)
+    per_test = ks_pvalue / max(tests, 1)
     measures = {
-        column: compare_feature(
+        column: compare_text(reference[column], current[column])
+        if is_text(reference[column])
+        else compare_feature(
             reference[column], current[column], psi_threshold=psi_threshold, per_test=per_test, bins=bins
         )
         for column in columns
     }
-    ordered = sorted(measures, key=lambda c: (not measures[c]["drifted"], -measures[c]["psi"]))
+    text = [column for column in columns if measures[column]["kind"] == "text"]
+    ordered = sorted(
+        measures, key=lambda c: (not measures[c]["drifted"], c in text, -(measures[c]["psi"] or 0.0))
+    )
     drifted = [column for column in ordered if measures[column]["drifted"]]
     return {
         "summary": {
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "drift": bool(drifted),
             "drifted_features": drifted,
-            "share_drifted": round(len(drifted) / len(columns), 4),
+            "share_drifted": round(len(drifted) / max(len(columns) - len(text), 1), 4),
             "features": len(columns),
             "categorical_features": [c for c in columns if measures[c]["kind"] == "categorical"],
-            "tests": tests_of(reference, columns),
+            "text_features": text,
+            "tests": tests,
             "reference_rows": len(reference),
             "current_rows": len(current),
             "psi_threshold": psi_threshold,
@@ -292,8 +340,10 @@ def category_bars(name: str, reference: pd.Series, current: pd.Series) -> Figure
 
 
 def typical(measures: dict[str, Any], side: str) -> str:
-    """A feature's mean (numeric) or most frequent category and its share (categorical) on one side, as
-    report text."""
+    """A feature's mean (numeric), most frequent category and its share (categorical) or number of distinct
+    values (text) on one side, as report text."""
+    if measures["kind"] == "text":
+        return f"{measures[f'{side}_distinct']} distinct values"
     if measures["kind"] == "categorical":
         top = measures[f"{side}_top"]
         return f"{top} ({measures[f'{side}_shares'][top]:.0%})"
@@ -319,7 +369,7 @@ def render_html(report: dict[str, Any], reference: pd.DataFrame, current: pd.Dat
                 typical(m, "reference"),
                 typical(m, "current"),
                 f"{m['reference_missing']:.1%} -> {m['current_missing']:.1%}",
-                ", ".join(m["reasons"]).upper() or "-",
+                ", ".join(m["reasons"]).upper() or ("not compared" if m["kind"] == "text" else "-"),
             ]
             for name, m in features.items()
         ),
@@ -329,14 +379,14 @@ def render_html(report: dict[str, Any], reference: pd.DataFrame, current: pd.Dat
             "bins / categories p-value",
             "KS statistic",
             "KS p-value",
-            "reference mean or top category (share)",
-            "current mean or top category (share)",
+            "reference mean, top category (share) or distinct values",
+            "current mean, top category (share) or distinct values",
             "missing",
             "drift",
         ],
         classes=("drift" if m["drifted"] else None for m in features.values()),
     )
-    plotted = list(features)[:MAX_PLOTS]
+    plotted = [name for name, m in features.items() if m["kind"] != "text"][:MAX_PLOTS]
     plots = "\n".join(
         f"<figure>{html.image(histogram(name, reference[name], current[name]), name)}</figure>"
         for name in plotted
@@ -349,6 +399,11 @@ def render_html(report: dict[str, Any], reference: pd.DataFrame, current: pd.Dat
     per_test = html.number(summary["per_test_pvalue"], ".2e")
     body = f"""<p>{summary["current_rows"]} current rows against {summary["reference_rows"]} reference rows,
 {html.escape(summary["created_at"])}.
+A non-numeric feature with more than TEXT_VALUES distinct values, more than half as many as it has values
+(free text, an identifier, a timestamp as text), has no categories to compare: each batch brings values the
+reference never had, so its PSI is large whatever happens, and a chi-square test of hundreds of one-row
+categories tells nothing. The report lists it as `text` with its numbers of distinct values and tests none.
+
 A feature drifts when its PSI reaches {summary["psi_threshold"]} and the chi-square test of its
 {summary["bins"]} bins (numeric, plus a bin of missing values) or of its categories (categorical) agrees
 (p-value below {per_test}), or when that test or a numeric feature's KS test has a p-value below
