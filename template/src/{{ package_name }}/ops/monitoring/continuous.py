@@ -143,15 +143,7 @@ def prediction_drift(reference: pd.Series, current: pd.Series, config: DriftSett
     if reference.name == "probability":
         result["reference_positive_rate"] = round(float((reference > 0.5).mean()), 6)
         result["current_positive_rate"] = round(float((current > 0.5).mean()), 6)
-    elif measures["kind"] == "categorical":
-        result["reference_shares"] = shares(reference)
-        result["current_shares"] = shares(current)
     return result
-
-
-def shares(values: pd.Series) -> dict[str, float]:
-    """Each value's share of the rows, most frequent first."""
-    return {str(name): round(float(share), 6) for name, share in values.value_counts(normalize=True).items()}
 
 
 def describe_drift(moved: dict[str, Any]) -> str:

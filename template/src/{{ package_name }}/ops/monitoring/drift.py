@@ -13,7 +13,13 @@ training reference. A numeric feature gets two measures:
 A categorical feature (strings, booleans, categories) gets PSI over its categories, the missing values
 being one category and a category the reference never had counted as such (its reference share is taken
 as EPSILON, so a new category weighs heavily), and the chi-square test of the category frequencies
-(`scipy.stats.chi2_contingency` of the two samples' counts).
+(`scipy.stats.chi2_contingency` of the two samples' counts). Its report gives the share of the rows each
+of the commonest categories has on both sides, the categories new to the reference and the missing shares.
+
+A non-numeric feature with more than TEXT_VALUES distinct values, more than half as many as it has values
+(free text, an identifier, a timestamp as text), has no categories to compare: each batch brings values the
+reference never had, so its PSI is large whatever happens, and a chi-square test of hundreds of one-row
+categories tells nothing. The report lists it as `text` with its numbers of distinct values and tests none.
 
 A feature drifts when its PSI reaches `psi_threshold` or a test's p-value falls below `ks_pvalue`
 (config/pipeline.toml `[drift]`), with two corrections that keep a batch from the training distribution
@@ -51,7 +57,10 @@ from ..settings import pipeline_toml
 
 EPSILON = 1e-4  # the share given to an empty bin (or a category new to the reference), so PSI stays finite
 MISSING = "(missing)"  # the category of the missing values
-SHOWN_CATEGORIES = 10  # the new categories a report names, and the bars of a categorical plot
+SHOWN_CATEGORIES = 10  # the commonest categories of each side whose shares a report gives, the new ones it
+# names, and the bars of a categorical plot
+TEXT_VALUES = 20  # a non-numeric feature with more distinct values, and more than half as many as its rows,
+# is free text or an identifier rather than categories (see the module's docstring)
 MAX_PLOTS = 12  # the HTML plots the most drifted features only, to stay small and quick to write
 EXIT_DRIFT = 3
 
@@ -71,9 +80,22 @@ def is_numeric(reference: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(reference) and not pd.api.types.is_bool_dtype(reference)
 
 
+def distinct_values(values: pd.Series) -> int:
+    """How many distinct values a feature has, as text, the missing ones left out."""
+    return int(values.dropna().astype(str).nunique())
+
+
+def is_text(reference: pd.Series) -> bool:
+    """Whether a non-numeric feature is free text or an identifier rather than categories (TEXT_VALUES)."""
+    if is_numeric(reference):
+        return False
+    distinct = distinct_values(reference)
+    return distinct > TEXT_VALUES and distinct > 0.5 * reference.notna().sum()
+
+
 def tests_of(reference: pd.DataFrame, columns: list[str]) -> int:
-    """How many tests the features take: two per numeric feature, one per categorical feature."""
-    return sum(2 if is_numeric(reference[column]) else 1 for column in columns)
+    """How many tests the features take: two per numeric feature, one per categorical one, none per text."""
+    return sum(0 if is_text(reference[c]) else 2 if is_numeric(reference[c]) else 1 for c in columns)
 
 
 def bin_counts(reference: np.ndarray, current: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
@@ -148,6 +170,11 @@ def categories(values: pd.Series) -> pd.Series:
     return values.astype(object).where(values.notna(), MISSING).astype(str)
 
 
+def shares(counts: pd.Series, shown: list[str]) -> dict[str, float]:
+    """The share of the rows each of the `shown` categories has (0 where it has none)."""
+    return {name: round(float(counts.get(name, 0) / counts.sum()), 6) for name in shown}
+
+
 def compare_categories(
     reference: pd.Series, current: pd.Series, *, psi_threshold: float, per_test: float
 ) -> dict[str, Any]:
@@ -162,6 +189,7 @@ def compare_categories(
     psi_drift = value >= psi_threshold and chi2_p < per_test
     reasons = [name for name, hit in (("psi", psi_drift), ("chi2", chi2_p < per_test)) if hit]
     unseen = [str(name) for name in cur_counts.index if name not in ref_counts.index]
+    shown = list(dict.fromkeys([*ref_counts.index[:SHOWN_CATEGORIES], *cur_counts.index[:SHOWN_CATEGORIES]]))
     return {
         "kind": "categorical",
         "psi": round(value, 6),
@@ -175,9 +203,31 @@ def compare_categories(
         "current_mean": None,
         "reference_top": str(ref_counts.index[0]),
         "current_top": str(cur_counts.index[0]),
+        "reference_shares": shares(ref_counts, shown),
+        "current_shares": shares(cur_counts, shown),
         "categories": len(seen),
         "unseen_categories": unseen[:SHOWN_CATEGORIES],
         "unseen_share": round(float(cur_counts.reindex(unseen).sum() / len(current)), 6),
+        "reference_missing": missing_share(reference),
+        "current_missing": missing_share(current),
+    }
+
+
+def compare_text(reference: pd.Series, current: pd.Series) -> dict[str, Any]:
+    """A free-text feature (`is_text`): its distinct values and missing shares, not compared."""
+    return {
+        "kind": "text",
+        "psi": None,
+        "psi_pvalue": None,
+        "ks_statistic": None,
+        "ks_pvalue": None,
+        "pvalue": None,
+        "drifted": False,
+        "reasons": [],
+        "reference_mean": None,
+        "current_mean": None,
+        "reference_distinct": distinct_values(reference),
+        "current_distinct": distinct_values(current),
         "reference_missing": missing_share(reference),
         "current_missing": missing_share(current),
     }
@@ -194,32 +244,40 @@ def drift_report(
 ) -> dict[str, Any]:
     """Per-feature drift of `current` against `reference`, as a JSON-serialisable dict.
 
-    `features` maps each feature to its measures, most drifted first (by PSI); `summary` holds the drifted
-    features, their share, `drift` (any feature drifted), the row counts and the thresholds used.
+    `features` maps each feature to its measures, most drifted first (by PSI), text features last; `summary`
+    holds the drifted features, their share of the features compared (text ones are not), `drift` (any
+    feature drifted), the row counts and the thresholds used.
     """
     columns = feature_columns(reference, current) if columns is None else list(columns)
     if not columns:
         raise ValueError("no feature shared by the reference and the current batch")
     if reference.empty or current.empty:
         raise ValueError("the reference and the current batch both need rows")
-    per_test = ks_pvalue / tests_of(reference, columns)
+    tests = tests_of(reference, columns)
+    per_test = ks_pvalue / max(tests, 1)
     measures = {
-        column: compare_feature(
+        column: compare_text(reference[column], current[column])
+        if is_text(reference[column])
+        else compare_feature(
             reference[column], current[column], psi_threshold=psi_threshold, per_test=per_test, bins=bins
         )
         for column in columns
     }
-    ordered = sorted(measures, key=lambda c: (not measures[c]["drifted"], -measures[c]["psi"]))
+    text = [column for column in columns if measures[column]["kind"] == "text"]
+    ordered = sorted(
+        measures, key=lambda c: (not measures[c]["drifted"], c in text, -(measures[c]["psi"] or 0.0))
+    )
     drifted = [column for column in ordered if measures[column]["drifted"]]
     return {
         "summary": {
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "drift": bool(drifted),
             "drifted_features": drifted,
-            "share_drifted": round(len(drifted) / len(columns), 4),
+            "share_drifted": round(len(drifted) / max(len(columns) - len(text), 1), 4),
             "features": len(columns),
             "categorical_features": [c for c in columns if measures[c]["kind"] == "categorical"],
-            "tests": tests_of(reference, columns),
+            "text_features": text,
+            "tests": tests,
             "reference_rows": len(reference),
             "current_rows": len(current),
             "psi_threshold": psi_threshold,
@@ -267,12 +325,13 @@ def category_bars(name: str, reference: pd.Series, current: pd.Series) -> Figure
     figure.subplots_adjust(left=0.12, right=0.97, bottom=0.25, top=0.88)
     axes = figure.subplots()
     places = np.arange(len(shown))
-    for offset, shares, label, color in (
-        (-0.2, ref, "reference", "tab:blue"),
-        (0.2, cur, "current", "tab:orange"),
+    for offset, shares, label, color, rows in (
+        (-0.2, ref, "reference", "tab:blue", len(reference)),
+        (0.2, cur, "current", "tab:orange", len(current)),
     ):
         heights = shares.reindex(shown, fill_value=0.0).to_numpy()
-        axes.bar(places + offset, heights, width=0.4, alpha=0.7, color=color, label=label)
+        axes.bar(places + offset, heights, width=0.4, alpha=0.7, color=color, label=f"{label} ({rows} rows)")
+    axes.set_ylabel("share of rows", fontsize=8)
     axes.set_xticks(places, [html.label(str(category)) for category in shown], rotation=30, fontsize=7)
     axes.set_title(html.label(name), fontsize=10)
     axes.tick_params(axis="y", labelsize=8)
@@ -281,9 +340,13 @@ def category_bars(name: str, reference: pd.Series, current: pd.Series) -> Figure
 
 
 def typical(measures: dict[str, Any], side: str) -> str:
-    """A feature's mean (numeric) or most frequent category (categorical) on one side, as report text."""
+    """A feature's mean (numeric), most frequent category and its share (categorical) or number of distinct
+    values (text) on one side, as report text."""
+    if measures["kind"] == "text":
+        return f"{measures[f'{side}_distinct']} distinct values"
     if measures["kind"] == "categorical":
-        return str(measures[f"{side}_top"])
+        top = measures[f"{side}_top"]
+        return f"{top} ({measures[f'{side}_shares'][top]:.0%})"
     return str(html.number(measures[f"{side}_mean"], ".4g"))
 
 
@@ -306,7 +369,7 @@ def render_html(report: dict[str, Any], reference: pd.DataFrame, current: pd.Dat
                 typical(m, "reference"),
                 typical(m, "current"),
                 f"{m['reference_missing']:.1%} -> {m['current_missing']:.1%}",
-                ", ".join(m["reasons"]).upper() or "-",
+                ", ".join(m["reasons"]).upper() or ("not compared" if m["kind"] == "text" else "-"),
             ]
             for name, m in features.items()
         ),
@@ -316,14 +379,14 @@ def render_html(report: dict[str, Any], reference: pd.DataFrame, current: pd.Dat
             "bins / categories p-value",
             "KS statistic",
             "KS p-value",
-            "reference mean or top category",
-            "current mean or top category",
+            "reference mean, top category (share) or distinct values",
+            "current mean, top category (share) or distinct values",
             "missing",
             "drift",
         ],
         classes=("drift" if m["drifted"] else None for m in features.values()),
     )
-    plotted = list(features)[:MAX_PLOTS]
+    plotted = [name for name, m in features.items() if m["kind"] != "text"][:MAX_PLOTS]
     plots = "\n".join(
         f"<figure>{html.image(histogram(name, reference[name], current[name]), name)}</figure>"
         for name in plotted
@@ -336,6 +399,11 @@ def render_html(report: dict[str, Any], reference: pd.DataFrame, current: pd.Dat
     per_test = html.number(summary["per_test_pvalue"], ".2e")
     body = f"""<p>{summary["current_rows"]} current rows against {summary["reference_rows"]} reference rows,
 {html.escape(summary["created_at"])}.
+A non-numeric feature with more than TEXT_VALUES distinct values, more than half as many as it has values
+(free text, an identifier, a timestamp as text), has no categories to compare: each batch brings values the
+reference never had, so its PSI is large whatever happens, and a chi-square test of hundreds of one-row
+categories tells nothing. The report lists it as `text` with its numbers of distinct values and tests none.
+
 A feature drifts when its PSI reaches {summary["psi_threshold"]} and the chi-square test of its
 {summary["bins"]} bins (numeric, plus a bin of missing values) or of its categories (categorical) agrees
 (p-value below {per_test}), or when that test or a numeric feature's KS test has a p-value below
