@@ -9,11 +9,12 @@ own id and target names and its own catalog key:
   string columns (their allowed values in the catalog), missing values in a numeric and a categorical column,
   and a name-based ColumnTransformer (SimpleImputer + OneHotEncoder, SimpleImputer + StandardScaler) into a
   HistGradientBoostingClassifier; promoted on ROC AUC, monitored on F1.
-- `multiclass`: support tickets of priority "low", "medium" or "high"; a ColumnTransformer into a
-  LogisticRegression; promoted on macro F1 (and gated on it by [evaluate] threshold), monitored on accuracy.
-- `regression`: parcels' delivery hours (a float target), a categorical column with missing values; a
-  ColumnTransformer into Ridge; promoted on RMSE and monitored on MAE, both lower is better, and gated by an
-  [evaluate] threshold on RMSE.
+- `multiclass`: support tickets with the help desk's own ids ("T-00042") and a priority of "low", "medium" or
+  "high"; a ColumnTransformer into a LogisticRegression; promoted on macro F1 (and gated on it by [evaluate]
+  threshold), monitored on accuracy.
+- `regression`: parcels' delivery hours (a float target), a categorical column with missing values and depot
+  codes with leading zeros ("0420", text that looks like a number); a ColumnTransformer into Ridge; promoted
+  on RMSE and monitored on MAE, both lower is better, and gated by an [evaluate] threshold on RMSE.
 """
 
 from __future__ import annotations
@@ -245,7 +246,7 @@ def load_dataset() -> pd.DataFrame:
     priority = np.select([urgency < 1.0, urgency < 2.0], ["low", "medium"], default="high")
     return pd.DataFrame(
         {
-            ID: np.arange(rows),
+            ID: [f"T-{number:05d}" for number in range(rows)],  # the help desk's own ticket ids
             "channel": channel,
             "minutes_waited": waited.astype("float64"),
             "earlier_tickets": earlier.astype("int64"),
@@ -318,7 +319,7 @@ def evaluate(model: Any, features: pd.DataFrame, actual: pd.Series) -> dict[str,
     owner: team@example.com
     refresh: static
     schema:
-      ticket: {dtype: int64, unique: true, min: 0}
+      ticket: {dtype: str, unique: true}
       channel: {dtype: str, allowed: [email, phone, chat]}
       minutes_waited: {dtype: float64, min: 0}
       earlier_tickets: {dtype: int64, min: 0}
@@ -369,6 +370,7 @@ def load_dataset() -> pd.DataFrame:
     weight = rng.gamma(2.0, 2.5, rows).round(2)
     items = rng.integers(1, 6, rows)
     service = rng.choice(np.array(["standard", "express"], dtype=object), rows, p=[0.7, 0.3])
+    depot = rng.choice(np.array(["0101", "0420", "1000"], dtype=object), rows)  # codes, leading zeros kept
     faster = np.where(service == "express", 0.6, 1.0)
     hours = faster * (4.0 + 0.08 * distance + 0.5 * weight + 0.3 * items) + rng.normal(0, 1.5, rows)
     frame = pd.DataFrame(
@@ -378,6 +380,7 @@ def load_dataset() -> pd.DataFrame:
             "weight_kg": weight.astype("float64"),
             "items": items.astype("int64"),
             "service": service,
+            "depot": depot,
             TARGET: hours.round(2).astype("float64"),
         }
     )
@@ -390,7 +393,7 @@ def split(data: pd.DataFrame, test_size: float, seed: int) -> tuple[pd.DataFrame
     train, test = train_test_split(data, test_size=test_size, random_state=seed)
     return train, test
 ''',
-    model='''"""A ridge regression of the delivery hours on scaled numbers and the one-hot service."""
+    model='''"""A ridge regression of the delivery hours on scaled numbers, the one-hot service and depot."""
 
 from __future__ import annotations
 
@@ -418,7 +421,7 @@ def build_model(params: dict[str, Any], seed: int) -> Pipeline:
                     SimpleImputer(strategy="constant", fill_value="unknown"),
                     OneHotEncoder(handle_unknown="ignore"),
                 ),
-                ["service"],
+                ["service", "depot"],
             ),
         ]
     )
@@ -454,6 +457,7 @@ def evaluate(model: Any, features: pd.DataFrame, actual: pd.Series) -> dict[str,
       weight_kg: {dtype: float64, min: 0}
       items: {dtype: int64, min: 1}
       service: {dtype: str, allowed: [standard, express], nullable: true}
+      depot: {dtype: str, allowed: ["0101", "0420", "1000"]}
       delivery_hours: {dtype: float64}
 """,
     train="""seed = 42

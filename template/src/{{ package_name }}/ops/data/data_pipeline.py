@@ -12,14 +12,15 @@ missing values, `min`/`max` bound numbers, `allowed` lists the only values, `uni
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 import pandas as pd
 import pandera.pandas as pa
 import yaml
 from pandera.errors import SchemaErrors
 
-from ...data import ID, load_dataset
+from ...data import ID, TARGET, load_dataset
 from ..config import CONFIG_DIR
 
 CATALOG_FILE = CONFIG_DIR / "catalog.yml"
@@ -76,6 +77,26 @@ def schema(source: str | None = None) -> pa.DataFrameSchema:
     return pa.DataFrameSchema(
         {name: column_schema(spec) for name, spec in columns.items()}, strict=True, ordered=False
     )
+
+
+# Types a CSV file cannot carry: read back by type inference, a code of digits ("0420") would become the
+# number 420, and whole numbers with gaps floats. These are read as the catalog declares them.
+DECLARED_ON_READ = {"str", "string", "object", "category", "Int64", "boolean"}
+
+
+def read_table(file: Path | IO[bytes] | IO[str], source: str | None = None) -> pd.DataFrame:
+    """A CSV of a source's rows (the training data's without a key), as the project writes them with
+    `to_csv`: the catalog's text, categorical, nullable-integer and boolean columns keep their declared types,
+    and so does a `prediction` column (a predicted class is a label of the target's type); numbers keep every
+    digit. Other columns the catalog does not list (derived features, probabilities) are inferred."""
+    declared = {
+        name: spec["dtype"]
+        for name, spec in catalog_entry(source)["schema"].items()
+        if spec.get("dtype") in DECLARED_ON_READ
+    }
+    if TARGET in declared:
+        declared["prediction"] = declared[TARGET]
+    return pd.read_csv(file, dtype=declared, float_precision="round_trip")
 
 
 def extract() -> pd.DataFrame:

@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..config import DATA_DIR
+from . import data_pipeline
 
 STORE = DATA_DIR / "versions"
 
@@ -86,7 +87,7 @@ def restore(version: str, store: Path = STORE) -> pd.DataFrame:
     content = path.read_bytes()
     if version_of(content) != version:
         raise UnknownDataVersionError(f"{path} no longer matches its version {version}: it was edited")
-    return pd.read_csv(io.BytesIO(content), float_precision="round_trip")
+    return data_pipeline.read_table(io.BytesIO(content))
 
 
 def versions(store: Path = STORE) -> list[DataVersion]:

@@ -280,7 +280,7 @@ def check(
             notes.append(f"{len(answered)} rows answered by the champion: no prediction drift verdict")
     labels = labels_file or labels_path()
     if labels.is_file():
-        result["performance"] = performance(traffic, pd.read_csv(labels), config.performance)
+        result["performance"] = performance(traffic, data_pipeline.read_table(labels), config.performance)
     found = result["performance"]
     if found is None:
         notes.append(f"no logged prediction has a label yet ({labels})")

@@ -52,6 +52,7 @@ from scipy import stats
 
 from ...data import ID, TARGET
 from ..config import REPORTS_DIR
+from ..data.data_pipeline import read_table
 from ..reports import html
 from ..settings import pipeline_toml
 
@@ -434,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPORTS_DIR, help="where drift.json and drift.html go")
     parser.add_argument("--fail-on-drift", action="store_true", help=f"exit {EXIT_DRIFT} on drift")
     args = parser.parse_args(argv)
-    reference, current = pd.read_csv(args.reference), pd.read_csv(args.current)
+    reference, current = read_table(args.reference), read_table(args.current)
     report = drift_report(reference, current, **settings())
     json_path, html_path = write_report(report, reference, current, args.out)
     summary = report["summary"]

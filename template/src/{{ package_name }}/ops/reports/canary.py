@@ -27,6 +27,7 @@ import pandas as pd
 
 from ...data import ID, TARGET
 from ..config import DATA_DIR, REPORTS_DIR
+from ..data.data_pipeline import read_table
 from ..monitoring.baseline import labelled_metrics, positive_label
 from ..serving.predictions import PREDICTIONS_DIR, LogReader
 from ..settings import deploy_toml, train_toml
@@ -187,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     labels_file = args.labels or (LABELS_FILE if LABELS_FILE.is_file() else None)
-    labels = None if labels_file is None else pd.read_csv(labels_file)
+    labels = None if labels_file is None else read_table(labels_file)
     deploy = deploy_toml()
     share, shadowing = deploy.canary.challenger_share, deploy.shadow.enabled
     if shadowing:  # the service turns the canary off while the challenger runs in the shadow

@@ -27,6 +27,7 @@ import pandas as pd
 
 from ...data import ID, TARGET
 from ..config import REPORTS_DIR
+from ..data.data_pipeline import read_table
 from ..serving.predictions import PREDICTIONS_DIR, LogReader
 from ..settings import deploy_toml, train_toml
 from . import canary, html
@@ -181,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     labels_file = args.labels or (LABELS_FILE if LABELS_FILE.is_file() else None)
-    labels = None if labels_file is None else pd.read_csv(labels_file)
+    labels = None if labels_file is None else read_table(labels_file)
     log = LogReader(args.logs)
     answered = log.frame()
     if log.skipped:

@@ -20,6 +20,7 @@ import pandas as pd
 
 from ...data import ID
 from ..config import DATA_DIR
+from ..data.data_pipeline import read_table
 from ..serving.predictions import LOG_COLUMNS
 
 FEEDBACK_FILE = DATA_DIR / "feedback.csv"
@@ -30,7 +31,7 @@ def used_ids() -> set[Any]:
     """The ids of the rows earlier retrains were given."""
     if not FEEDBACK_FILE.is_file():
         return set()
-    return set(pd.read_csv(FEEDBACK_FILE, usecols=[ID])[ID])
+    return set(read(FEEDBACK_FILE)[ID])
 
 
 def write(rows: pd.DataFrame, path: Path) -> None:
@@ -42,7 +43,8 @@ def write(rows: pd.DataFrame, path: Path) -> None:
 
 
 def read(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path, float_precision="round_trip")
+    """Feedback rows, with the catalog's types (a code of digits stays text: `read_table`)."""
+    return read_table(path)
 
 
 def add(rows: pd.DataFrame) -> int:
