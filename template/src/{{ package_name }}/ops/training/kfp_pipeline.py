@@ -85,8 +85,12 @@ def next_local_step(
 
 
 def local_step(step: str, first: bool) -> Callable[..., Any]:
-    """A lightweight component running one step here; kfp is already installed, so none is installed."""
-    component = dsl.component(first_local_step if first else next_local_step, install_kfp_package=False)
+    """A lightweight component running one step here, in this environment (kfp is installed already)."""
+    component = dsl.component(
+        first_local_step if first else next_local_step,
+        base_image=f"python:{sys.version_info.major}.{sys.version_info.minor}",  # this Python, named
+        install_kfp_package=False,
+    )
     component.component_spec.name = step  # the task's name, as in the container form
     return component
 
