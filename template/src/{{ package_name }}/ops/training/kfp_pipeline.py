@@ -31,8 +31,9 @@ from . import pipeline
 PACKAGE = pipeline.__name__.split(".")[0]
 PIPELINE_NAME = PACKAGE.replace("_", "-") + "-training"
 DEFAULT_OUT = PROJECT_ROOT / "build" / "pipeline.yaml"
-# Where `run_local` keeps each run's step artifacts: <root>/<pipeline name>-<time>/<step>/output
-LOCAL_ROOT = ARTIFACTS_DIR / "pipeline-kfp"
+# Where `run_local` keeps each run's step artifacts: <root>/<pipeline name>-<time>/<step>/output, beside
+# the runs of `make pipeline`
+LOCAL_ROOT = ARTIFACTS_DIR / "pipeline" / "kfp-local"
 
 
 def step_command(step: str) -> list[str]:
