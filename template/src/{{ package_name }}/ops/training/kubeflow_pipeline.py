@@ -70,7 +70,7 @@ def submit(compiled: Path, settings: dict[str, str], run_name: str | None = None
     try:
         with warnings.catch_warnings():
             # kfp.Client warns on every use that it needs a v2 backend: this pipeline is v2 anyway.
-            warnings.filterwarnings("ignore", "This client only works with Kubeflow Pipeline v2", FutureWarning)
+            warnings.filterwarnings("ignore", "This client only works with Kubeflow", FutureWarning)
             client = kfp.Client(host=host, existing_token=token)
             result = client.create_run_from_pipeline_package(
                 str(compiled),
