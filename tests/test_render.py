@@ -259,7 +259,7 @@ def test_pyproject_names_no_stack_it_did_not_choose(render: Render, answers: dic
     others = [
         c
         for q, spec in MANIFEST.stack.items()
-        if question_applies(q, answers)  # a Vertex AI pipeline is a Kubeflow one whatever pipeline_engine says
+        if question_applies(q, answers)  # a Vertex AI pipeline is a Kubeflow one, whatever pipeline_engine
         for c in spec["choices"]
         if c != answers[q]
     ]

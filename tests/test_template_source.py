@@ -267,8 +267,8 @@ ALLOWED = [
         "kubeflow",
         lambda _path, answers: answers["platform"] == "vertex",
         None,
-        "a Vertex AI pipeline is a Kubeflow Pipelines v2 one, built with kfp (the engine question is asked on "
-        "self-hosted only)",
+        "a Vertex AI pipeline is a Kubeflow Pipelines v2 one, built with kfp (the engine question is asked "
+        "on self-hosted only)",
     ),
     Allowed(
         "mlflow",
@@ -311,7 +311,7 @@ ALLOWED = [
 
 
 def chosen(answers: dict[str, Any]) -> set[str]:
-    return {str(answers[question]) for question in STACK_QUESTIONS}
+    return {str(full_answers(answers)[question]) for question in STACK_QUESTIONS}
 
 
 def unchosen_names(project: Path, answers: dict[str, Any]) -> list[str]:
