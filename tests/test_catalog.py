@@ -17,7 +17,17 @@ import copier
 import jsonschema
 import pytest
 import yaml
-from conftest import MANIFEST, TEMPLATE_VERSION, Generate, Render, all_answers, answers_id, full_answers
+from conftest import (
+    DEFAULTS,
+    MANIFEST,
+    TEMPLATE_VERSION,
+    Generate,
+    Render,
+    all_answers,
+    answers_id,
+    full_answers,
+    question_applies,
+)
 from copier.errors import UnsafeTemplateError
 from jinja2 import StrictUndefined, meta, nodes
 from jinja2.sandbox import SandboxedEnvironment
@@ -126,7 +136,10 @@ def check_carries(entity: dict[str, Any], answers: Mapping[str, Any]) -> None:
     assert labels["mlops-ladder/maturity-level"] == str(level)
     assert labels["mlops-ladder/maturity-name"] == MANIFEST.level_name(level)
     for question in MANIFEST.stack:
-        assert labels[f"mlops-ladder/{question}"] == answers[question]
+        if question_applies(question, answers):
+            assert labels[f"mlops-ladder/{question}"] == answers.get(question, DEFAULTS[question])
+        else:  # not asked, not recorded: no label
+            assert f"mlops-ladder/{question}" not in labels
     assert f"mlops-level-{level}" in entity["metadata"]["tags"]
     assert entity["spec"]["lifecycle"] == ("production" if level >= 3 else "experimental")
 
