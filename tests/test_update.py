@@ -479,7 +479,15 @@ def switch_to_kubeflow(generate: Generate, git_project: GitProject) -> tuple[Pat
 @pytest.mark.skipif(HIGHEST < ENGINE_LEVEL, reason="no level asks for the pipeline engine yet")
 def test_switching_to_kubeflow_keeps_the_team_work(generate: Generate, git_project: GitProject) -> None:
     project, work = switch_to_kubeflow(generate, git_project)
-    assert_team_work_kept(project, work)
+    # config/pipeline.toml is the team's, and gains the tables of the engine it now has ([platform], the
+    # steps' environment), as a stack chosen at creation gives them: copier merges them in, the rest stays.
+    user_files = dict(work.user_files)
+    before = user_files.pop("config/pipeline.toml").decode("utf-8").splitlines()
+    assert_team_work_kept(project, replace(work, user_files=user_files))
+    after = (project / "config" / "pipeline.toml").read_text(encoding="utf-8").splitlines()
+    changes = [line for line in difflib.ndiff(before, after) if line[:2] in ("- ", "+ ")]
+    assert [line for line in changes if line.startswith("- ")] == [], "a line of the team's file went"
+    assert {"+ [platform]", "+ [step_environment]"} <= set(changes)
     answers = recorded(project)
     assert (answers["pipeline_engine"], answers["maturity_level"]) == ("kubeflow", ENGINE_LEVEL)
     expected = MANIFEST.files(full_answers(answers))
