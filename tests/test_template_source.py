@@ -265,6 +265,12 @@ def component_files(component: str) -> Any:
 ALLOWED = [
     Allowed(
         "kubeflow",
+        named("README.md"),
+        re.compile(r"-d pipeline_engine=kubeflow"),
+        "a self-hosted project on this machine is told the command that moves its training to its cluster",
+    ),
+    Allowed(
+        "kubeflow",
         lambda _path, answers: answers["platform"] == "vertex",
         None,
         "a Vertex AI pipeline is a Kubeflow Pipelines v2 one, built with kfp (the engine question is asked "
