@@ -270,6 +270,12 @@ ALLOWED = [
         "a self-hosted project on this machine is told the command that moves its training to its cluster",
     ),
     Allowed(
+        "github",
+        named("README.md"),
+        re.compile(r"github\.com/kubeflow/pipelines/manifests/kustomize/"),
+        "Kubeflow Pipelines' own install manifests are on GitHub, whatever CI the project uses",
+    ),
+    Allowed(
         "kubeflow",
         lambda _path, answers: answers["platform"] == "vertex",
         None,
