@@ -41,6 +41,7 @@ DEFAULTS: dict[str, Any] = {
     "tracker": "mlflow",
     "ci": "github",
     "platform": "self-hosted",
+    "pipeline_engine": "local",
     "package_name": "ml_project",
 }
 

@@ -75,7 +75,11 @@ def matrix(manifest: Manifest) -> str:
                 [
                     f"`{question}`",
                     ", ".join(f"{label} (`{value}`)" for value, label in spec["choices"].items()),
-                    str(spec["from_level"]),
+                    str(spec["from_level"])
+                    + "".join(
+                        f", on {' or '.join(manifest.stack[q]['choices'][c] for c in choices)}"
+                        for q, choices in spec.get("when", {}).items()
+                    ),
                 ]
                 for question, spec in manifest.stack.items()
             ],

@@ -39,18 +39,39 @@ os.environ.pop("MLFLOW_TRACKING_URI", None)
 os.environ.pop("WANDB_API_KEY", None)
 
 
+def question_applies(question: str, answers: Mapping[str, Any]) -> bool:
+    """Whether a stack question is asked for these answers (its `when` in components.yml)."""
+    when = MANIFEST.stack[question].get("when", {})
+    return all(answers.get(other) in choices for other, choices in when.items())
+
+
 def all_answers(levels: list[int] = LEVELS) -> list[dict[str, Any]]:
-    """Every valid combination of level x tracker x ci x platform."""
+    """Every valid combination of level x tracker x ci x platform (x pipeline_engine on self-hosted).
+
+    A question with a `when` (pipeline_engine) varies only where it is asked and from the level that uses
+    it; elsewhere it keeps its default, as copier records it."""
     questions = list(STACK_CHOICES)
-    return [
-        {"maturity_level": level, **dict(zip(questions, stack, strict=True))}
-        for level in levels
-        for stack in itertools.product(*(STACK_CHOICES[q] for q in questions))
-    ]
+    combinations = []
+    for level in levels:
+        for stack in itertools.product(*(STACK_CHOICES[q] for q in questions)):
+            answers = {"maturity_level": level, **dict(zip(questions, stack, strict=True))}
+            conditional = [q for q in questions if "when" in MANIFEST.stack[q]]
+            if all(
+                answers[q] == DEFAULTS[q]
+                or (question_applies(q, answers) and level >= MANIFEST.stack[q]["from_level"])
+                for q in conditional
+            ):
+                combinations.append(answers)
+    return combinations
 
 
 def answers_id(answers: Mapping[str, Any]) -> str:
-    return "-".join(str(answers[key]) for key in ("maturity_level", *STACK_CHOICES))
+    """level-tracker-ci-platform, and a conditional question's answer (-kubeflow) unless it is the default."""
+    keys = [q for q in STACK_CHOICES if "when" not in MANIFEST.stack[q]]
+    extra = [
+        str(answers[q]) for q in STACK_CHOICES if q not in keys and answers.get(q, DEFAULTS[q]) != DEFAULTS[q]
+    ]
+    return "-".join([str(answers["maturity_level"]), *(str(answers[key]) for key in keys), *extra])
 
 
 def full_answers(answers: Mapping[str, Any]) -> dict[str, Any]:

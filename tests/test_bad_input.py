@@ -52,6 +52,7 @@ CASES = [
     Case("maturity_level", 7, (str(LEVELS),)),
     Case("tracker", "neptune", (str(STACK_CHOICES["tracker"]),)),
     Case("author_email", "nobody", ("team@example.com",)),
+    Case("pipeline_engine", "argo", ("local", "kubeflow")),
 ]
 if MANIFEST.highest_level < max(level["level"] for level in MANIFEST.levels):
     unbuilt = MANIFEST.highest_level + 1

@@ -386,9 +386,15 @@ CLOUDS = {
 RUN_OUTPUTS = ("models", "reports", "pipeline")
 
 
-def expected_target(platform: str) -> str:
-    """The contract: `make pipeline` runs on this machine, `make pipeline-submit` submits to the cloud."""
-    return "pipeline-submit" if platform in CLOUDS else "pipeline"
+def submits(answers: dict[str, Any]) -> bool:
+    """Whether training runs elsewhere than on the runner: on a cloud, or on the team's Kubeflow Pipelines."""
+    return answers["platform"] in CLOUDS or full_answers(answers)["pipeline_engine"] == "kubeflow"
+
+
+def expected_target(answers: dict[str, Any]) -> str:
+    """The contract: `make pipeline` runs on this machine, `make pipeline-submit` submits to the cloud or to
+    Kubeflow Pipelines."""
+    return "pipeline-submit" if submits(answers) else "pipeline"
 
 
 def training_params(**stack: Callable[[str], bool]) -> list[Any]:
@@ -404,8 +410,8 @@ def training_params(**stack: Callable[[str], bool]) -> list[Any]:
 TRAINING = training_params()
 GITHUB_TRAINING = training_params(ci="github".__eq__)
 GITLAB_TRAINING = training_params(ci="gitlab".__eq__)
-LOCAL_TRAINING = training_params(platform=lambda platform: platform not in CLOUDS)
-CLOUD_TRAINING = training_params(platform=CLOUDS.__contains__)
+LOCAL_TRAINING = [p for p in TRAINING if not submits(p.values[0])]  # type: ignore[arg-type]
+SUBMITTED_TRAINING = [p for p in TRAINING if submits(p.values[0])]  # type: ignore[arg-type]
 
 
 def test_every_ci_choice_schedules_training_and_one_platform_runs_locally() -> None:
@@ -427,8 +433,8 @@ def test_training_runs_the_platforms_pipeline_command(
     render: Render, answers: dict[str, Any], path: str
 ) -> None:
     targets = {t for script in scripts(load(render(answers), path)) for t in make_targets(script)}
-    expected = expected_target(answers["platform"])
-    others = {expected_target(platform) for platform in STACK_CHOICES["platform"]} - {expected}
+    expected = expected_target(answers)
+    others = {"pipeline", "pipeline-submit"} - {expected}
     assert expected in targets, f"no `make {expected}` in {sorted(targets)}"
     assert sorted(targets & others) == [], "the command of another platform"
 
@@ -443,7 +449,7 @@ def test_training_file_names_only_its_platform_and_tracker(
         assert bool(found) is (platform == answers["platform"]), f"{platform}: {found}"
     for tracker in STACK_CHOICES["tracker"]:
         mentioned = f"{tracker.upper()}_" in text
-        assert mentioned is (tracker == answers["tracker"] and answers["platform"] not in CLOUDS), tracker
+        assert mentioned is (tracker == answers["tracker"] and not submits(answers)), tracker
 
 
 @pytest.mark.parametrize(("answers", "path"), GITHUB_TRAINING)
@@ -503,7 +509,7 @@ def test_gitlab_training_runs_on_its_schedule_and_by_hand(
         for name in jobs_of(project, path):
             assert gitlab_ci.runs(config, jobs[name], scheduled), f"{name}: not in the schedule {task(path)}"
             assert gitlab_ci.runs(config, jobs[name], by_hand), f"{name}: not in a pipeline run by hand"
-    target = expected_target(answers["platform"])
+    target = expected_target(answers)
     trainers = [name for name in jobs_of(project, path) if target in make_targets(script_of(jobs[name]))]
     assert trainers, f"no job runs make {target}"
     assert [n for n in trainers if not jobs[n].get("resource_group")] == [], "trainings must not overlap"
@@ -551,8 +557,8 @@ def expand(word: str, script: str) -> str:
     return re.sub(r"\$(?:\{(\w+)\}|(\w+))", value, word.strip("\"'"))
 
 
-@pytest.mark.parametrize(("answers", "path"), CLOUD_TRAINING)
-def test_cloud_training_submits_the_image_it_pushed(
+@pytest.mark.parametrize(("answers", "path"), SUBMITTED_TRAINING)
+def test_submitted_training_runs_the_image_it_pushed(
     render: Render, answers: dict[str, Any], path: str
 ) -> None:
     """The step image is pushed tagged with the commit and reaches `make pipeline-submit` (PIPELINE_IMAGE)."""
@@ -1031,7 +1037,7 @@ def test_jobs_that_write_the_trail_pull_it_before_and_push_it_after(
     project = render(answers)
     jobs = trail_jobs(project, answers)
     writers = sorted(writer for writer, _ in jobs.values())
-    on_the_runner = ["pipeline"] if expected_target(answers["platform"]) == "pipeline" else []
+    on_the_runner = ["pipeline"] if expected_target(answers) == "pipeline" else []
     # scheduled monitoring, production and rollback, and training where it registers on the runner
     assert writers == sorted(["retrain", "promote", "promote", *on_the_runner]), jobs
     for name, (writer, run) in jobs.items():

@@ -71,6 +71,7 @@ CI_FILES = {
 MAKE_BLIND = ANSWERS_ONLY | CI_FILES | {"README.md", "renovate.json"}
 LINT_FROM_LEVEL = next(c.level for c in MANIFEST.components if c.name == "lint_precommit")
 PIPELINE_FROM_LEVEL = next(c.level for c in MANIFEST.components if c.name == "training_pipeline")
+ENGINE_FROM_LEVEL = MANIFEST.stack["pipeline_engine"]["from_level"]
 PLATFORM_PIPELINES = [c for c in MANIFEST.components if c.name.startswith("platform_pipeline")]
 BIN = Path(sys.executable).parent
 MAKE_TIMEOUT = 1800  # the first MLflow install downloads ~850 MB
@@ -79,10 +80,13 @@ MAKE_TIMEOUT = 1800  # the first MLflow install downloads ~850 MB
 def predicted_project(answers: dict[str, Any]) -> str:
     """The group a combination's project should fall in: its level and the stack answers that level uses."""
     level = answers["maturity_level"]
+    full = full_answers(answers)
     used = [
-        str(answers[q])
+        str(full[q])
         for q, spec in MANIFEST.stack.items()
-        if spec["from_level"] <= level and q != CI_QUESTION
+        if spec["from_level"] <= level
+        and q != CI_QUESTION
+        and ("when" not in spec or full[q] != DEFAULTS[q])  # pipeline_engine: named when not the default
     ]
     return "-".join([str(level), *used])
 
@@ -108,6 +112,11 @@ def runs_make(combinations: list[dict[str, Any]]) -> bool:
     level = answers["maturity_level"]
     if level < PIPELINE_FROM_LEVEL:
         return True
+    if full_answers(answers)["pipeline_engine"] != DEFAULTS["pipeline_engine"]:
+        # Kubeflow Pipelines changes the training of level 2 only (its definition, its submission, the
+        # cluster's manifests); the higher levels add the local engine's files. One project runs it, where it
+        # starts, on the tracker that test_update.py's switch to Kubeflow (make install lint test) leaves out.
+        return level == ENGINE_FROM_LEVEL and answers["tracker"] != DEFAULTS["tracker"]
     indices = [list(STACK_CHOICES[q]).index(answers[q]) for q in ("tracker", "platform")]
 
     def alternate(at: int) -> bool:
@@ -177,6 +186,8 @@ def targets(answers: dict[str, Any]) -> list[str]:
     pipeline = ["pipeline"] if level >= PIPELINE_FROM_LEVEL else []
     if pipeline and any(c.enabled(full_answers(answers)) for c in PLATFORM_PIPELINES):
         pipeline.append("pipeline-definition")  # builds offline; submitting needs the cloud
+    if pipeline and "kfp-local" in MANIFEST.commands(full_answers(answers)):
+        pipeline.append("pipeline-local-kfp")  # the Kubeflow definition's DAG through kfp's local runner
     deploy = ["promote"] if has("promotion_gate", answers) else []
     served = has("serving", answers) and has("smoke_test", answers)
     # On SageMaker / Vertex AI `make smoke` calls the cloud endpoint; the service runs locally all the same.

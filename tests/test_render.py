@@ -30,6 +30,7 @@ from conftest import (
     answers_id,
     full_answers,
     project_files,
+    question_applies,
 )
 from dockerfiles import cli_commands
 from updating import team_part
@@ -245,15 +246,23 @@ STACK_WORDS = {
     "github": re.compile(r"(?i)github"),
     "gitlab": re.compile(r"(?i)gitlab"),
     "sagemaker": re.compile(r"(?i)sagemaker|amazon|\baws\b|boto|\bmoto\b"),
-    "vertex": re.compile(r"(?i)vertex|google|\bgcp\b|kfp|kubeflow"),
+    "vertex": re.compile(r"(?i)vertex|google|\bgcp\b"),
     "self-hosted": re.compile(r"(?i)self-hosted"),
+    "local": re.compile(r"(?!)"),  # the absence of a pipeline engine, with no word of its own
+    "kubeflow": re.compile(r"(?i)kfp|kubeflow"),
 }
 
 
 @pytest.mark.parametrize("answers", [combination(a) for a in COMBINATIONS])
 def test_pyproject_names_no_stack_it_did_not_choose(render: Render, answers: dict[str, Any]) -> None:
     text = (render(answers) / "pyproject.toml").read_text(encoding="utf-8")
-    others = [c for q, spec in MANIFEST.stack.items() for c in spec["choices"] if c != answers[q]]
+    others = [
+        c
+        for q, spec in MANIFEST.stack.items()
+        if question_applies(q, answers)  # a Vertex AI pipeline is a Kubeflow one, whatever pipeline_engine
+        for c in spec["choices"]
+        if c != answers[q]
+    ]
     named = {c: STACK_WORDS[c].findall(text) for c in others if STACK_WORDS[c].search(text)}
     assert named == {}, "pyproject.toml names a stack choice this project did not make"
 

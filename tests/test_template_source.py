@@ -225,7 +225,13 @@ CHOICE_WORDS: dict[str, dict[str, str]] = {
     "platform": {
         "self-hosted": r"kubectl|kubernetes|kubeconfig|kustomiz|\bk8s\b|compose\.yaml|docker compose",
         "sagemaker": r"sagemaker|boto3|botocore|\bmoto\b|\baws\b|amazon|\becr\b",
-        "vertex": r"vertex|aiplatform|google[ -]cloud|\bgcp\b|\bkfp\b|kubeflow|gcloud",
+        "vertex": r"vertex|aiplatform|google[ -]cloud|\bgcp\b|gcloud",
+    },
+    # Kubeflow Pipelines (kfp) is named by Vertex AI projects too (see ALLOWED). The local engine is the
+    # absence of one, with no word of its own.
+    "pipeline_engine": {
+        "local": r"(?!)",
+        "kubeflow": r"\bkfp\b|kubeflow",
     },
 }
 WORDS = {
@@ -257,6 +263,25 @@ def component_files(component: str) -> Any:
 
 
 ALLOWED = [
+    Allowed(
+        "kubeflow",
+        named("README.md"),
+        re.compile(r"-d pipeline_engine=kubeflow"),
+        "a self-hosted project on this machine is told the command that moves its training to its cluster",
+    ),
+    Allowed(
+        "github",
+        named("README.md"),
+        re.compile(r"github\.com/kubeflow/pipelines/manifests/kustomize/"),
+        "Kubeflow Pipelines' own install manifests are on GitHub, whatever CI the project uses",
+    ),
+    Allowed(
+        "kubeflow",
+        lambda _path, answers: answers["platform"] == "vertex",
+        None,
+        "a Vertex AI pipeline is a Kubeflow Pipelines v2 one, built with kfp (the engine question is asked "
+        "on self-hosted only)",
+    ),
     Allowed(
         "mlflow",
         component_files("serving_benchmark"),
@@ -298,7 +323,7 @@ ALLOWED = [
 
 
 def chosen(answers: dict[str, Any]) -> set[str]:
-    return {str(answers[question]) for question in STACK_QUESTIONS}
+    return {str(full_answers(answers)[question]) for question in STACK_QUESTIONS}
 
 
 def unchosen_names(project: Path, answers: dict[str, Any]) -> list[str]:

@@ -447,6 +447,69 @@ def test_project_checks_pass_after_a_step_up(
         run_scenario(project, package, lambda where, *args: run(where, "make", *args), project_env())
 
 
+# Issue #18: a self-hosted team moves its training from one machine to its Kubeflow Pipelines with
+# `copier update --trust --defaults -d pipeline_engine=kubeflow`, at any level from the one that asks it.
+ENGINE_LEVEL = MANIFEST.stack["pipeline_engine"]["from_level"]
+KUBEFLOW_ONLY = {
+    "src/ml_project/ops/training/kubeflow_pipeline.py",
+    "Dockerfile",
+    "tests/ops/test_kfp_pipeline.py",
+}
+
+
+def switch_to_kubeflow(generate: Generate, git_project: GitProject) -> tuple[Path, Any]:
+    """A level-2 project on this machine, edited by its team, switched to Kubeflow Pipelines."""
+    project = git_project(generate({**DEFAULT_STACK, "maturity_level": ENGINE_LEVEL}))
+    assert recorded(project)["pipeline_engine"] == "local"
+    assert not KUBEFLOW_ONLY & project_files(project)
+    work = edit_like_a_team(project)
+    commit_all(project, "team edits")
+    copier.run_update(
+        project,
+        data={"pipeline_engine": "kubeflow"},
+        overwrite=True,
+        unsafe=True,
+        defaults=True,
+        vcs_ref=copier.VcsRef.CURRENT,
+        quiet=True,
+    )
+    return project, work
+
+
+@pytest.mark.skipif(HIGHEST < ENGINE_LEVEL, reason="no level asks for the pipeline engine yet")
+def test_switching_to_kubeflow_keeps_the_team_work(generate: Generate, git_project: GitProject) -> None:
+    project, work = switch_to_kubeflow(generate, git_project)
+    # config/pipeline.toml is the team's, and gains the tables of the engine it now has ([platform], the
+    # steps' environment), as a stack chosen at creation gives them: copier merges them in, the rest stays.
+    user_files = dict(work.user_files)
+    before = user_files.pop("config/pipeline.toml").decode("utf-8").splitlines()
+    assert_team_work_kept(project, replace(work, user_files=user_files))
+    after = (project / "config" / "pipeline.toml").read_text(encoding="utf-8").splitlines()
+    changes = [line for line in difflib.ndiff(before, after) if line[:2] in ("- ", "+ ")]
+    assert [line for line in changes if line.startswith("- ")] == [], "a line of the team's file went"
+    assert {"+ [platform]", "+ [step_environment]"} <= set(changes)
+    answers = recorded(project)
+    assert (answers["pipeline_engine"], answers["maturity_level"]) == ("kubeflow", ENGINE_LEVEL)
+    expected = MANIFEST.files(full_answers(answers))
+    assert project_files(project) == set(expected), "the files are not the manifest's for Kubeflow"
+    assert set(expected) >= KUBEFLOW_ONLY
+    assert conflicted(project, sorted(expected)) == [] and unmerged(project) == []
+    pipeline = tomllib.loads((project / "config" / "pipeline.toml").read_text(encoding="utf-8"))
+    assert {"host", "experiment", "pipeline_root", "image"} <= set(pipeline["platform"])
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(HIGHEST < ENGINE_LEVEL, reason="no level asks for the pipeline engine yet")
+def test_project_checks_pass_after_switching_to_kubeflow(generate: Generate, git_project: GitProject) -> None:
+    """The switched project installs, lints and passes its own tests: the KFP DAG through kfp.local, the
+    submission to a stand-in Kubeflow Pipelines API."""
+    project, _ = switch_to_kubeflow(generate, git_project)
+    commit_all(project, "on Kubeflow Pipelines")
+    for target in ("install", "lint", "test"):
+        result = run(project, "make", target)
+        assert result.returncode == 0, f"make {target}:\n{result.stdout}\n{result.stderr}"
+
+
 # Both sides changed the same lines of a template-owned file: copier leaves inline conflict markers, and the
 # pre-commit conflict check of level 1 refuses them before a commit.
 

@@ -1,9 +1,10 @@
 # Kept by the template: `copier update` rewrites this file.
 """The training pipeline on Vertex AI Pipelines: `make pipeline-definition`, `make pipeline-submit`.
 
-The same six steps as `make pipeline`, as a Kubeflow Pipelines v2 pipeline. Each step is a container of the
-step image (from ./Dockerfile) running `<project> pipeline step NAME --input DIR --output DIR`;
-Vertex AI hands each step's output artifact to the next step as its input, so the steps run in order.
+The same six steps as `make pipeline`, as the Kubeflow Pipelines v2 pipeline of kfp_pipeline.py: each step
+is a container of the step image (from ./Dockerfile) running `<project> pipeline step NAME --input DIR
+--output DIR`; Vertex AI hands each step's output artifact to the next step as its input, so the steps run
+in order. `make pipeline-local-kfp` runs the same DAG on this machine.
 
     <project> cloud-pipeline compile [--out build/pipeline.yaml]   # offline, no credentials
     <project> cloud-pipeline submit  [--out build/pipeline.yaml]   # compiles, then submits
@@ -12,69 +13,13 @@ Settings (project, region, bucket, role = service account, image) come from conf
 PIPELINE_<KEY> environment variables override them (see `config.platform_settings`).
 """
 
-# No `from __future__ import annotations` here: KFP reads the component signatures' annotations at runtime.
-
 import argparse
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kfp import compiler, dsl
-
-from ..config import PROJECT_ROOT, platform_settings, step_environment
-from . import pipeline
-
-# The package: its `python -m` runs the project's command line (__main__.py) in the step containers.
-PACKAGE = pipeline.__name__.split(".")[0]
-PIPELINE_NAME = PACKAGE.replace("_", "-") + "-training"
-DEFAULT_OUT = PROJECT_ROOT / "build" / "pipeline.yaml"
-
-
-def step_command(step: str) -> list[str]:
-    """The container command of one step; the --input/--output paths are added by the component."""
-    return ["python", "-m", PACKAGE, "pipeline", "step", step]
-
-
-def step_component(step: str, image: str, first: bool) -> Callable[..., Any]:
-    """A container component running one step; every step but the first reads the previous step's output."""
-    if first:
-
-        def component(output: dsl.Output[dsl.Artifact]) -> dsl.ContainerSpec:
-            return dsl.ContainerSpec(image=image, command=step_command(step), args=["--output", output.path])
-
-    else:
-
-        def component(
-            previous: dsl.Input[dsl.Artifact], output: dsl.Output[dsl.Artifact]
-        ) -> dsl.ContainerSpec:
-            return dsl.ContainerSpec(
-                image=image,
-                command=step_command(step),
-                args=["--input", previous.path, "--output", output.path],
-            )
-
-    component.__name__ = step  # the component's and the task's name in the compiled pipeline
-    return dsl.container_component(component)
-
-
-def build_pipeline(image: str, environment: dict[str, str]) -> Callable[..., Any]:
-    """The pipeline: every step of `pipeline.STEPS` in order, each fed the previous step's output and
-    given the `environment` variables."""
-
-    @dsl.pipeline(name=PIPELINE_NAME, description=" -> ".join(pipeline.STEPS))
-    def training_pipeline() -> None:
-        task = None
-        for step in pipeline.STEPS:
-            if task is None:
-                task = step_component(step, image, first=True)()
-            else:
-                task = step_component(step, image, first=False)(previous=task.outputs["output"])
-            # Every run reads fresh data, so no step may be skipped as "already computed".
-            task.set_caching_options(False)
-            for name, value in environment.items():
-                task.set_env_variable(name, value)
-
-    return training_pipeline
+from ..config import platform_settings, step_environment
+from . import kfp_pipeline, pipeline
+from .kfp_pipeline import DEFAULT_OUT, PIPELINE_NAME
 
 
 def compile_pipeline(
@@ -88,9 +33,7 @@ def compile_pipeline(
     """
     settings = settings or platform_settings()
     environment = step_environment() if environment is None else environment
-    path.parent.mkdir(parents=True, exist_ok=True)
-    compiler.Compiler().compile(build_pipeline(settings["image"], environment), str(path))
-    return path
+    return kfp_pipeline.compile_pipeline(path, settings["image"], environment)
 
 
 def submit(compiled: Path, settings: dict[str, str], client: Any = None) -> Any:
