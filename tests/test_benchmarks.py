@@ -61,9 +61,6 @@ def test_quick_benchmark_prints_its_tables_and_meets_the_targets() -> None:
     assert [row[0] for row in sizes] == [f"{level} {MANIFEST.level_name(level)}" for level in LEVELS]
 
 
-@pytest.mark.skipif(
-    ccds_source() is None, reason="no local clone of cookiecutter-data-science (CCDS_SOURCE) to compare with"
-)
 def compared(runs: int) -> tuple[float, subprocess.CompletedProcess[str]]:
     """One `--compare` run, checked for what both tools generated: its CPU ratio and its output."""
     bench = ROOT / "benchmarks" / "bench_template.py"
@@ -91,6 +88,9 @@ def compared(runs: int) -> tuple[float, subprocess.CompletedProcess[str]]:
     return ratio, result
 
 
+@pytest.mark.skipif(
+    ccds_source() is None, reason="no local clone of cookiecutter-data-science (CCDS_SOURCE) to compare with"
+)
 def test_level4_copy_beside_cookiecutter_data_science_meets_the_ratio() -> None:
     """--compare: a level-4 `copier copy` takes at most 1.3 times ccds's default generation (CPU seconds).
 
