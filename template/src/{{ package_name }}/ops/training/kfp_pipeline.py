@@ -96,11 +96,17 @@ def local_step(step: str, first: bool) -> Callable[..., Any]:
     return component
 
 
-def build_pipeline(image: str, environment: dict[str, str], local_steps: bool = False) -> Callable[..., Any]:
+def build_pipeline(
+    image: str,
+    environment: dict[str, str],
+    local_steps: bool = False,
+    configure: Callable[[Any], None] | None = None,
+) -> Callable[..., Any]:
     """The pipeline: every step of `pipeline.STEPS` in order, each fed the previous step's output and
     given the `environment` variables; the register step's output is the pipeline's.
 
-    The steps are containers of `image`, or with `local_steps` lightweight components for `kfp.local`.
+    The steps are containers of `image`, or with `local_steps` lightweight components for `kfp.local`;
+    `configure`, if given, is called with every step's task (a platform's own settings, such as secrets).
     """
 
     @dsl.pipeline(name=PIPELINE_NAME, description=" -> ".join(pipeline.STEPS))
@@ -119,16 +125,20 @@ def build_pipeline(image: str, environment: dict[str, str], local_steps: bool = 
             task.set_caching_options(False)
             for name, value in environment.items():
                 task.set_env_variable(name, value)
+            if configure is not None:
+                configure(task)
         assert task is not None  # STEPS is not empty
         return task.outputs["output"]
 
     return training_pipeline
 
 
-def compile_pipeline(path: Path, image: str, environment: dict[str, str]) -> Path:
+def compile_pipeline(
+    path: Path, image: str, environment: dict[str, str], configure: Callable[[Any], None] | None = None
+) -> Path:
     """Compile the container form to YAML at `path`; offline, no credentials."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    compiler.Compiler().compile(build_pipeline(image, environment), str(path))
+    compiler.Compiler().compile(build_pipeline(image, environment, configure=configure), str(path))
     return path
 
 
