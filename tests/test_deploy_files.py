@@ -600,13 +600,32 @@ def one_per_tracker() -> list[dict[str, Any]]:
     return list(first.values())
 
 
-def test_what_make_deploy_applies_passes_checkov(render: Render, tmp_path: Path) -> None:
-    """checkov's Kubernetes policies (offline, one run) on every overlay as `make deploy` applies it with an
-    image pinned by digest: no failed check but those of ACCEPTED_FAILURES."""
+def checkov() -> list[str]:
+    """The command that runs CHECKOV, isolated by `uv tool run`; skips the test where it cannot install."""
     uv = [str(BIN / "uv"), "tool", "run", "--from", CHECKOV]
     installed = subprocess.run([*uv, "python", "-c", "pass"], capture_output=True, text=True, check=False)
     if installed.returncode != 0:
         pytest.skip(f"{CHECKOV} does not install from the package index here: {installed.stderr[-500:]}")
+    return uv
+
+
+def checkov_report(uv: list[str], folder: Path) -> dict[str, Any]:
+    """checkov's JSON report on the Kubernetes manifests in `folder` (exit 1 is "some checks failed")."""
+    result = subprocess.run(
+        [*uv, "checkov", "--skip-download", "--framework", "kubernetes", "-o", "json", "-d", str(folder)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert result.returncode in {0, 1}, result.stderr[-2000:]
+    return json.loads(result.stdout)
+
+
+def test_what_make_deploy_applies_passes_checkov(render: Render, tmp_path: Path) -> None:
+    """checkov's Kubernetes policies (offline, one run) on every overlay as `make deploy` applies it with an
+    image pinned by digest: no failed check but those of ACCEPTED_FAILURES."""
+    uv = checkov()
     applied = tmp_path / "applied"
     applied.mkdir()
     scanned: dict[str, dict[str, Any]] = {}
@@ -618,15 +637,7 @@ def test_what_make_deploy_applies_passes_checkov(render: Render, tmp_path: Path)
             name = f"{answers_id(answers)}-{env}.yaml"
             shutil.copy(make.applied, applied / name)
             scanned[f"/{name}"] = answers
-    result = subprocess.run(
-        [*uv, "checkov", "--skip-download", "--framework", "kubernetes", "-o", "json", "-d", str(applied)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
-    assert result.returncode in {0, 1}, result.stderr[-2000:]
-    report = json.loads(result.stdout)
+    report = checkov_report(uv, applied)
     passed, failed = report["results"]["passed_checks"], report["results"]["failed_checks"]
     deployments = {c["file_path"] for c in passed if c["resource"].startswith("Deployment.")}
     assert deployments == set(scanned), f"checkov checked the Deployments of {deployments}, not {scanned}"
@@ -778,10 +789,7 @@ def test_what_make_tracking_server_applies_passes_checkov(render: Render, tmp_pa
     `make tracking-server` applies them, the step image pinned by digest."""
     if not WITH_TRACKING_SERVER:
         pytest.skip("no project has a tracking server on its cluster")
-    uv = [str(BIN / "uv"), "tool", "run", "--from", CHECKOV]
-    installed = subprocess.run([*uv, "python", "-c", "pass"], capture_output=True, text=True, check=False)
-    if installed.returncode != 0:
-        pytest.skip(f"{CHECKOV} does not install from the package index here: {installed.stderr[-500:]}")
+    uv = checkov()
     applied = tmp_path / "applied"
     applied.mkdir()
     make = MakeTrackingServer(render(WITH_TRACKING_SERVER[0].values[0]), tmp_path / "make")  # type: ignore[arg-type]
@@ -789,15 +797,7 @@ def test_what_make_tracking_server_applies_passes_checkov(render: Render, tmp_pa
         result = make(f"ENV={env}", f"IMAGE=registry.example.com/team/steps@{DIGEST}")
         assert result.returncode == 0, result.stdout + result.stderr
         shutil.copy(make.applied, applied / f"{env}.yaml")
-    result = subprocess.run(
-        [*uv, "checkov", "--skip-download", "--framework", "kubernetes", "-o", "json", "-d", str(applied)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
-    assert result.returncode in {0, 1}, result.stderr[-2000:]
-    report = json.loads(result.stdout)
+    report = checkov_report(uv, applied)
     checked = {c["resource"].split(".")[0] for c in report["results"]["passed_checks"]}
     assert {"Deployment", "StatefulSet"} <= checked, f"checkov checked {checked}"
     failed = [
